@@ -1,0 +1,59 @@
+"""Personal-data masking (Decree 13/2023/NĐ-CP): ID numbers, names and phone numbers never leave in clear.
+
+Two layers: values under keys known to hold personal data are masked whole (names cannot be found by
+pattern), and every other string is scanned for ID-number and phone-number patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SENSITIVE_KEYS: frozenset[str] = frozenset(
+    k.lower()
+    for k in (
+        # Vietnamese wire names (REFERENCE section 2)
+        "ChuHoSo", "HoVaTen", "HoTenNguoiNop", "SoCMNDNguoiNop", "SoDinhDanh", "SoCMND",
+        "SoDienThoai", "SoGiayToChuHoSo", "DiaChiNguoiNop", "NguoiYeuCauBoSung", "Email",
+        "Ho", "ChuDem", "Ten", "DiaChiChiTiet",
+        # canonical English names
+        "name", "full_name", "applicant_name", "id_number", "personal_id", "phone", "email",
+        "address", "payer_name", "payer_id",
+    )
+)  # fmt: skip
+"""Keys whose values are personal data whatever they look like (compared case-insensitively)."""
+
+# 12-digit personal ID / 9-digit old ID card, not inside a longer digit run (dossier codes, amounts).
+_ID_RE = re.compile(r"(?<!\d)(\d{9}|\d{12})(?!\d)")
+# Vietnamese mobile/landline: 0 or +84 then 9 digits (spaces/dots allowed between groups).
+_PHONE_RE = re.compile(r"(?<![\d+])(?:\+84|0)(?:[ .]?\d){9}(?!\d)")
+MASK = "***"
+
+
+def mask_value(value: str) -> str:
+    """Mask a known personal value, keeping only its length class and last two characters."""
+    if len(value) <= 4:
+        return MASK
+    return f"{MASK}{value[-2:]}"
+
+
+def mask_text(text: str) -> str:
+    """Replace phone numbers and ID numbers found in free text."""
+    text = _PHONE_RE.sub(lambda m: mask_value(m.group(0)), text)
+    return _ID_RE.sub(lambda m: mask_value(m.group(0)), text)
+
+
+def redact(obj: Any, *, _key: str = "") -> Any:
+    """A copy of `obj` (JSON-like) with personal data masked; structure and other values unchanged."""
+    if isinstance(obj, Mapping):
+        return {k: redact(v, _key=str(k)) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [redact(v, _key=_key) for v in obj]
+    if isinstance(obj, str):
+        if _key.lower() in SENSITIVE_KEYS:
+            return mask_value(obj)
+        return mask_text(obj)
+    if isinstance(obj, int) and _key.lower() in SENSITIVE_KEYS:
+        return MASK
+    return obj

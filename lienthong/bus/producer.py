@@ -1,0 +1,51 @@
+"""The one producer configuration lienthong uses: acks=all, idempotence on, batched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from lienthong.metrics import PRODUCED
+from lienthong.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A record to publish."""
+
+    topic: str
+    """Destination topic."""
+    value: bytes
+    """Exact payload bytes."""
+    key: bytes | None
+    """Record key (dossier code, payment reference): decides the partition and so the order."""
+    headers: Sequence[tuple[str, bytes]]
+    """Kafka headers (the envelope plus any lienthong bookkeeping)."""
+
+
+def make_producer(settings: Settings, *, bootstrap: str | None = None) -> AIOKafkaProducer:
+    """A producer that never loses an acknowledged record: acks from all in-sync replicas, idempotent."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap or settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.producer_linger_ms,
+        max_batch_size=settings.producer_batch_bytes,
+        request_timeout_ms=30000,
+    )
+
+
+async def publish_all(producer: AIOKafkaProducer, records: Sequence[Outbound]) -> None:
+    """Publish records and return once every one is acknowledged (raises if any failed)."""
+    if not records:
+        return
+    futures: list[Any] = [
+        await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
+    ]
+    await asyncio.gather(*futures)
+    for r in records:
+        PRODUCED.labels(r.topic).inc()

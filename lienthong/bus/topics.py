@@ -1,0 +1,230 @@
+"""The topic catalogue: every topic lienthong owns, in one place, with its retry and DLQ companions.
+
+Other systems integrate by producing to / consuming from these topics; `asyncapi_document()` describes
+them (served at `/asyncapi.json`), and `create_topics()` creates them idempotently.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One main topic and what travels on it."""
+
+    name: str
+    """Topic name, e.g. `dossier.events`."""
+    key: str
+    """What the record key is (it decides ordering): e.g. the dossier code."""
+    description: str
+    """What the topic carries, who produces and who consumes."""
+    payload: str
+    """Dotted path of the canonical pydantic model of the payload (resolved lazily)."""
+    event_types: tuple[str, ...]
+    """CloudEvents `ce_type` values that appear on the topic."""
+    partitions: int | None = None
+    """Partitions; None = the `LIENTHONG_PARTITIONS` setting."""
+    retention_ms: int = 7 * DAY_MS
+    """How long records are kept (milliseconds)."""
+    dlq_retention_ms: int = 30 * DAY_MS
+    """How long dead letters are kept: long enough for operators to act."""
+    companions: bool = True
+    """Whether the topic has `.retry` and `.dlq` companions (consumed topics do)."""
+    config: dict[str, str] = field(default_factory=dict)
+    """Extra topic configs."""
+
+    @property
+    def retry(self) -> str:
+        """The retry topic: failed records wait here for their not-before time."""
+        return f"{self.name}.retry"
+
+    @property
+    def dlq(self) -> str:
+        """The dead-letter topic: original bytes and headers plus error headers."""
+        return f"{self.name}.dlq"
+
+    def payload_model(self) -> Any:
+        """The payload's pydantic class."""
+        module, _, attr = self.payload.rpartition(".")
+        return getattr(importlib.import_module(module), attr)
+
+
+_DOSSIER = "lienthong.schemas.dossier.DossierEvent"
+
+CATALOGUE: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in (
+        TopicSpec(
+            "dossier.events",
+            key="dossier code (MaHoSo)",
+            description="Every change of a dossier in the one-stop system, with its full state and a "
+            "monotonic version. Produced by the one-stop connector (webhook or topic); consumed by "
+            "the DVCQG sync worker, the KPI/SLA watch and national monitoring.",
+            payload=_DOSSIER,
+            event_types=(
+                "vn.gov.lienthong.dossier.created.v1",
+                "vn.gov.lienthong.dossier.updated.v1",
+                "vn.gov.lienthong.dossier.status_changed.v1",
+                "vn.gov.lienthong.dossier.step_added.v1",
+            ),
+        ),
+        TopicSpec(
+            "dossier.inbound",
+            key="dossier code (MaHoSo)",
+            description="Online submissions and notices pushed by DVCQG (`{service, isUpdating, data}`), "
+            "consumed by the one-stop delivery worker.",
+            payload="lienthong.schemas.dossier.InboundNotice",
+            event_types=("vn.gov.lienthong.dossier.inbound_notice.v1",),
+        ),
+        TopicSpec(
+            "dossier.outcomes",
+            key="dossier code (MaHoSo)",
+            description="Business rejections and delivery results reported back to the source system "
+            "(e.g. DVCQG refused a dossier's content, or an invalid status transition).",
+            payload="lienthong.bus.worker.RejectionEvent",
+            event_types=("vn.gov.lienthong.dossier.rejected.v1",),
+            companions=False,
+        ),
+        TopicSpec(
+            "dossier.alerts",
+            key="dossier code (MaHoSo)",
+            description="SLA alerts: one working day left, and overdue.",
+            payload="lienthong.schemas.dossier.DossierEvent",
+            event_types=("vn.gov.lienthong.dossier.due_soon.v1", "vn.gov.lienthong.dossier.overdue.v1"),
+            companions=False,
+        ),
+        TopicSpec(
+            "bus.selftest",
+            key="message id",
+            description="Self-test traffic of the bus (the foundation demo and benchmark).",
+            payload="lienthong.bus.selftest.SelfTestMessage",
+            event_types=("vn.gov.lienthong.selftest.v1",),
+            retention_ms=DAY_MS,
+        ),
+        TopicSpec(
+            "bus.selftest.out",
+            key="message id",
+            description="Mapped self-test records (the pipeline's output in the demo and benchmark).",
+            payload="lienthong.bus.selftest.MappedMessage",
+            event_types=("vn.gov.lienthong.selftest.mapped.v1",),
+            retention_ms=DAY_MS,
+            companions=False,
+        ),
+    )
+}
+
+
+def all_topic_names(specs: Iterable[TopicSpec] | None = None) -> list[str]:
+    """Every topic name including retry and DLQ companions."""
+    names: list[str] = []
+    for spec in specs if specs is not None else CATALOGUE.values():
+        names.append(spec.name)
+        if spec.companions:
+            names += [spec.retry, spec.dlq]
+    return names
+
+
+async def create_topics(
+    bootstrap: str,
+    *,
+    partitions: int = 6,
+    replication_factor: int = 1,
+    specs: Iterable[TopicSpec] | None = None,
+) -> list[str]:
+    """Create missing catalogue topics (existing ones are left alone). Returns the names created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted: list[Any] = []
+        for spec in specs if specs is not None else CATALOGUE.values():
+            n = spec.partitions or partitions
+            base = {"retention.ms": str(spec.retention_ms), **spec.config}
+            wanted.append(NewTopic(spec.name, n, replication_factor, topic_configs=base))
+            if spec.companions:
+                wanted.append(NewTopic(spec.retry, n, replication_factor, topic_configs=base))
+                dlq_cfg = {"retention.ms": str(spec.dlq_retention_ms)}
+                wanted.append(NewTopic(spec.dlq, n, replication_factor, topic_configs=dlq_cfg))
+        new = [t for t in wanted if t.name not in existing]
+        if new:
+            await admin.create_topics(new)
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+def asyncapi_document(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
+    """An AsyncAPI 3.0 document of the catalogue: channels, messages with JSON Schemas, headers."""
+    envelope_headers = {
+        "type": "object",
+        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type"],
+        "properties": {
+            name: {"type": "string", "description": desc}
+            for name, desc in (
+                ("ce_specversion", "CloudEvents spec version, always 1.0"),
+                ("ce_id", "event id"),
+                ("ce_source", "producing system"),
+                ("ce_type", "versioned event type"),
+                ("ce_subject", "dossier code or payment reference"),
+                ("ce_time", "RFC 3339 event time"),
+                ("content-type", "application/json"),
+                ("correlation_id", "id shared by one business exchange"),
+                ("causation_id", "id of the event that caused this one"),
+                ("mapping_version", "version of the mapping that produced the payload"),
+                ("traceparent", "W3C trace context"),
+            )
+        },
+    }
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for spec in CATALOGUE.values():
+        model = spec.payload_model()
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas[name] = sub
+        schemas[model.__name__] = schema
+        msg_id = spec.name.replace(".", "_")
+        messages[msg_id] = {
+            "name": model.__name__,
+            "contentType": "application/json",
+            "headers": envelope_headers,
+            "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
+            "bindings": {"kafka": {"key": {"type": "string", "description": spec.key}}},
+            "x-event-types": list(spec.event_types),
+        }
+        channels[msg_id] = {
+            "address": spec.name,
+            "description": spec.description,
+            "messages": {msg_id: {"$ref": f"#/components/messages/{msg_id}"}},
+            "bindings": {
+                "kafka": {
+                    "topic": spec.name,
+                    "partitions": spec.partitions,
+                    "topicConfiguration": {"retention.ms": spec.retention_ms},
+                }
+            },
+            "x-retry-topic": spec.retry if spec.companions else None,
+            "x-dlq-topic": spec.dlq if spec.companions else None,
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "lienthong topics",
+            "version": "1",
+            "description": "Kafka topics of the lienthong integration hub. Records are CloudEvents 1.0 "
+            "in Kafka binary mode; payloads are JSON. Retry topics carry `lt_not_before` (epoch ms) and "
+            "`lt_attempt`; DLQ records keep the original bytes and headers plus `lt_error_*` headers.",
+        },
+        "servers": {"kafka": {"host": bootstrap, "protocol": "kafka"}},
+        "channels": channels,
+        "components": {"messages": messages, "schemas": schemas},
+    }

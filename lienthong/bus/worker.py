@@ -1,0 +1,435 @@
+"""The bus worker: consume a batch, run the handler, settle every record, make it durable, then commit.
+
+One poll batch goes through five steps, always in this order:
+
+1. decode envelopes (a record that is not a CloudEvent is dead-lettered as it is);
+2. run the flow's batch handler, retrying transient failures in process (tenacity, bounded well
+   below the poll interval);
+3. settle each record on the one decision ladder (`_settle`): delivered, retry topic, DLQ,
+   business rejection, or paused behind an open circuit;
+4. publish every output, retry and DLQ record and wait for the broker's acks (acks=all), and append
+   the batch's audit records and wait for their group commit;
+5. commit the offsets, only of records settled in steps 3-4.
+
+A crash anywhere before step 5 redelivers the batch; outbound effects are idempotent, so that
+repeats nothing outside. Offsets are never committed automatically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from lienthong import metrics
+from lienthong.audit.record import AuditEntry, digest
+from lienthong.audit.writer import AuditWriter
+from lienthong.bus.circuit import Circuit
+from lienthong.bus.envelope import Envelope, new_id, now_rfc3339
+from lienthong.bus.policy import (
+    Failure,
+    RetrySchedule,
+    SourceRef,
+    attempt_of,
+    classify,
+    error_text,
+    failure_headers,
+    not_before_ms,
+)
+from lienthong.bus.producer import Outbound, make_producer, publish_all
+from lienthong.errors import BusinessRejection, PermanentError, TransientError
+from lienthong.logging import get_logger
+from lienthong.settings import Settings
+
+log = get_logger("lienthong.bus")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A consumed record as a handler sees it."""
+
+    record: ConsumerRecord
+    """The aiokafka record (topic, partition, offset, key, value bytes, headers)."""
+    envelope: Envelope
+    """Its parsed CloudEvents envelope."""
+    attempt: int
+    """Retry-topic rounds already behind it (0 for a fresh record)."""
+
+    @property
+    def value(self) -> bytes:
+        """The payload bytes exactly as consumed."""
+        return bytes(self.record.value or b"")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a handler did with one record."""
+
+    publish: list[Outbound] = field(default_factory=list)
+    """Records to publish (made durable before the offset is committed)."""
+    audit: list[AuditEntry] = field(default_factory=list)
+    """Audit entries for boundary crossings the handler made (e.g. a call to DVCQG)."""
+    result: str = "delivered"
+    """The worker's own audit outcome for the record: `delivered`, `skipped_stale`, ..."""
+
+
+BatchResult = Outcome | BaseException
+BatchHandler = Callable[[Sequence[Inbound]], Awaitable[Sequence[BatchResult]]]
+"""A flow's handler: one result per input record, in order; an exception value is that record's failure."""
+
+
+class RejectionEvent(BaseModel):
+    """Payload on `dossier.outcomes` when a peer refused a record's content (business rejection)."""
+
+    rejected_event_id: str
+    """`ce_id` of the refused record."""
+    dossier_code: str
+    """The dossier concerned."""
+    flow: str
+    """The flow that carried it."""
+    peer: str
+    """Who refused it."""
+    code: str
+    """The peer's own error code."""
+    reason: str
+    """The peer's explanation (personal data masked)."""
+    at: str
+    """When it was refused (RFC 3339)."""
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One consumer flow: a topic, its handler, the peer it talks to."""
+
+    name: str
+    """Audit flow name, e.g. `dossier_sync`."""
+    topic: str
+    """Main topic; its `.retry` companion is consumed too and `.dlq` receives dead letters."""
+    handler: BatchHandler
+    """The batch handler."""
+    peer: str
+    """The external system the handler calls (names the circuit)."""
+    group_id: str = ""
+    """Consumer group; default `<LIENTHONG_CONSUMER_GROUP>.<name>`."""
+    rejection_topic: str = "dossier.outcomes"
+    """Where business rejections are reported back to the source."""
+
+
+class _Paused(Exception):  # noqa: N818 - a signal, not an error
+    """Some records could not be tried because the peer's circuit is open."""
+
+
+class _StillFailing(Exception):  # noqa: N818 - a signal, not an error
+    """Some records still fail transiently after an in-process attempt."""
+
+
+class Worker:
+    """Runs one flow: a consumer group member with the policy above."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        settings: Settings,
+        audit: AuditWriter,
+        *,
+        producer: AIOKafkaProducer | None = None,
+        circuit: Circuit | None = None,
+    ) -> None:
+        self.flow = flow
+        self.settings = settings
+        self.audit = audit
+        self.retry_topic = f"{flow.topic}.retry"
+        self.dlq_topic = f"{flow.topic}.dlq"
+        self.schedule = RetrySchedule(settings.retry_attempts, settings.retry_base_s, settings.retry_max_s)
+        self.circuit = circuit or Circuit(
+            flow.peer,
+            threshold=settings.circuit_failure_threshold,
+            open_s=settings.circuit_open_s,
+            max_s=settings.circuit_open_max_s,
+        )
+        self._own_producer = producer is None
+        self.producer = producer or make_producer(settings)
+        self.consumer = AIOKafkaConsumer(
+            flow.topic,
+            self.retry_topic,
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=flow.group_id or f"{settings.consumer_group}.{flow.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=16 * 1024 * 1024,
+        )
+        self._delayed: dict[TopicPartition, float] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._circuit_paused = False
+        self._stop = asyncio.Event()
+        self.stats: dict[str, int] = {
+            "consumed": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "rejected": 0, "paused": 0,
+        }  # fmt: skip
+
+    async def start(self) -> None:
+        """Connect producer and consumer."""
+        if self._own_producer:
+            await self.producer.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        """Leave the group and close connections (the current batch finishes first)."""
+        self._stop.set()
+
+    async def close(self) -> None:
+        """Close the clients."""
+        await self.consumer.stop()
+        if self._own_producer:
+            await self.producer.stop()
+
+    async def run(self) -> None:
+        """Poll, process and commit until `stop()` is called."""
+        try:
+            while not self._stop.is_set():
+                self._resume_due()
+                batch = await self.consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.consume_batch_max
+                )
+                if batch:
+                    await self.process(batch)
+                self._update_lag()
+        finally:
+            await self.close()
+
+    # -- pausing: retry not-before times and the circuit ------------------------------------------
+
+    def _resume_due(self) -> None:
+        now = time.time()
+        for tp, until in list(self._delayed.items()):
+            if until <= now and not self._circuit_paused:
+                del self._delayed[tp]
+                if tp in self.consumer.assignment():
+                    self.consumer.resume(tp)
+        if self._circuit_paused and self.circuit.remaining_s() == 0:
+            self._circuit_paused = False
+            parts = [tp for tp in self.consumer.assignment() if tp not in self._delayed]
+            self.consumer.resume(*parts)
+            metrics.CIRCUIT_OPEN.labels(self.flow.peer).set(0)
+            log.info("circuit half-open: probing peer", peer=self.flow.peer)
+
+    def _pause_for_circuit(self) -> None:
+        if not self._circuit_paused:
+            self._circuit_paused = True
+            self.consumer.pause(*self.consumer.assignment())
+            metrics.CIRCUIT_OPEN.labels(self.flow.peer).set(1)
+            log.warning(
+                "circuit open: consumers paused", peer=self.flow.peer, retry_in_s=self.circuit.remaining_s()
+            )
+
+    # -- one batch ---------------------------------------------------------------------------------
+
+    async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Process one poll batch end to end (steps 1-5 of the module docstring)."""
+        now_ms = int(time.time() * 1000)
+        ready: list[ConsumerRecord] = []
+        stop_at: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            for rec in records:
+                if tp.topic == self.retry_topic and not_before_ms(rec.headers) > now_ms:
+                    # Not due yet: rewind and pause this retry partition until it is.
+                    stop_at[tp] = rec.offset
+                    self._delayed[tp] = not_before_ms(rec.headers) / 1000
+                    self.consumer.pause(tp)
+                    break
+                ready.append(rec)
+        self.stats["consumed"] += len(ready)
+        metrics.CONSUMED.labels(self.flow.topic).inc(len(ready))
+
+        inbound, settled = self._decode(ready)
+        results = await self._run_handler(inbound)
+        publish: list[Outbound] = []
+        audit: list[AuditEntry] = []
+        for msg, res in zip(inbound, results, strict=True):
+            if isinstance(res, _Paused):
+                tp = TopicPartition(msg.record.topic, msg.record.partition)
+                stop_at[tp] = min(stop_at.get(tp, msg.record.offset), msg.record.offset)
+                self.stats["paused"] += 1
+                continue
+            self._settle(msg.record, msg, res, publish, audit)
+        for rec, exc in settled:
+            self._settle(rec, None, exc, publish, audit)
+
+        await publish_all(self.producer, publish)
+        await self.audit.append(audit)
+        await self._commit(batch, stop_at)
+        if self.circuit.is_open:
+            self._pause_for_circuit()
+
+    def _decode(
+        self, records: list[ConsumerRecord]
+    ) -> tuple[list[Inbound], list[tuple[ConsumerRecord, BaseException]]]:
+        good: list[Inbound] = []
+        bad: list[tuple[ConsumerRecord, BaseException]] = []
+        for rec in records:
+            try:
+                env = Envelope.from_headers(rec.headers)
+            except PermanentError as exc:
+                bad.append((rec, exc))
+                continue
+            good.append(Inbound(rec, env, attempt_of(rec.headers)))
+        return good, bad
+
+    async def _run_handler(self, inbound: list[Inbound]) -> list[BatchResult]:
+        """The handler over the batch, transient failures retried in process (bounded)."""
+        results: list[BatchResult] = [_Paused() for _ in inbound]
+        todo = list(range(len(inbound)))
+        if not todo:
+            return results
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.settings.inprocess_attempts),
+                wait=wait_exponential_jitter(initial=0.05, max=self.settings.inprocess_backoff_max_s),
+                retry=retry_if_exception_type(_StillFailing),
+                reraise=True,
+            ):
+                with attempt:
+                    if not self.circuit.allow():
+                        raise _Paused
+                    if self.circuit.is_open:  # half-open: this call is the single probe
+                        todo = todo[:1]
+                    todo = await self._attempt(inbound, todo, results)
+                    if todo:
+                        raise _StillFailing
+        except (_StillFailing, _Paused):
+            pass
+        return results
+
+    async def _attempt(self, inbound: list[Inbound], todo: list[int], results: list[BatchResult]) -> list[int]:
+        try:
+            out = await self.flow.handler([inbound[i] for i in todo])
+        except Exception as exc:  # noqa: BLE001 - a handler that raises fails the whole sub-batch
+            out = [exc] * len(todo)
+        if len(out) != len(todo):
+            out = [PermanentError(f"handler returned {len(out)} results for {len(todo)} records")] * len(todo)
+        again: list[int] = []
+        any_transient = False
+        for i, res in zip(todo, out, strict=True):
+            results[i] = res
+            if isinstance(res, TransientError):
+                again.append(i)
+                any_transient = True
+        if any_transient:
+            self.circuit.failure()
+        elif out:
+            self.circuit.success()
+        if self.circuit.is_open:
+            for i in again:
+                results[i] = _Paused()
+            return []
+        return again
+
+    def _settle(
+        self,
+        rec: ConsumerRecord,
+        msg: Inbound | None,
+        res: BatchResult,
+        publish: list[Outbound],
+        audit: list[AuditEntry],
+    ) -> None:
+        """The decision ladder for one record: exactly one route, exactly one worker audit entry."""
+        env = msg.envelope if msg else None
+        source = SourceRef(rec.topic, rec.partition, rec.offset)
+        value = bytes(rec.value or b"")
+        base = {
+            "flow": self.flow.name, "direction": "bus", "peer": self.flow.peer,
+            "dossier_code": env.subject if env else "", "correlation_id": env.correlation_id if env else "",
+            "event_type": env.type if env else "", "digest": digest(value),
+        }  # fmt: skip
+        where = {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset}
+        if isinstance(res, Outcome):
+            publish.extend(res.publish)
+            audit.extend(res.audit)
+            audit.append(AuditEntry(outcome=res.result, detail=where, **base))
+            self.stats["delivered"] += 1
+            return
+        failure = classify(res)
+        attempt = (msg.attempt if msg else attempt_of(rec.headers)) + 1
+        if failure is Failure.TRANSIENT and attempt <= self.schedule.attempts:
+            delay = self.schedule.delay_s(attempt)
+            nb = int((time.time() + delay) * 1000)
+            hdrs = failure_headers(rec.headers, source=source, failure=failure, exc=res, attempt=attempt,
+                                   not_before_ms=nb)  # fmt: skip
+            publish.append(Outbound(self.retry_topic, value, rec.key, hdrs))
+            audit.append(AuditEntry(outcome="retried", detail={**where, "attempt": attempt,
+                                                               "error": type(res).__name__}, **base))  # fmt: skip
+            self.stats["retried"] += 1
+            metrics.RETRIED.labels(self.flow.topic).inc()
+            return
+        if failure is Failure.REJECTION and env is not None:
+            event = RejectionEvent(
+                rejected_event_id=env.id, dossier_code=env.subject, flow=self.flow.name, peer=self.flow.peer,
+                code=getattr(res, "code", ""), reason=error_text(res), at=now_rfc3339(),
+            )  # fmt: skip
+            out_env = replace(
+                env.caused(type="vn.gov.lienthong.dossier.rejected.v1", source=f"/lienthong/{self.flow.name}"),
+                id=derived_id(env.id, "rejected"),
+            )
+            publish.append(Outbound(self.flow.rejection_topic, orjson.dumps(event.model_dump()), rec.key,
+                                    out_env.to_headers()))  # fmt: skip
+            audit.append(AuditEntry(outcome="rejected", detail={**where, "code": event.code}, **base))
+            self.stats["rejected"] += 1
+            metrics.REJECTED.labels(self.flow.topic).inc()
+            return
+        if failure is Failure.TRANSIENT:
+            failure = Failure.RETRIES_EXHAUSTED
+        hdrs = failure_headers(rec.headers, source=source, failure=failure, exc=res, attempt=attempt)
+        publish.append(Outbound(self.dlq_topic, value, rec.key, hdrs))
+        audit.append(AuditEntry(outcome="dead_lettered", detail={**where, "reason": failure.value,
+                                                                 "error": type(res).__name__}, **base))  # fmt: skip
+        self.stats["dead_lettered"] += 1
+        metrics.DEAD_LETTERED.labels(self.flow.topic, failure.value).inc()
+        log.warning("dead-lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                    reason=failure.value, error=error_text(res), dossier_code=base["dossier_code"])  # fmt: skip
+
+    async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]], stop_at: dict[TopicPartition, int]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            if tp in stop_at:
+                self.consumer.seek(tp, stop_at[tp])
+                if stop_at[tp] > records[0].offset:
+                    offsets[tp] = stop_at[tp]
+            elif records:
+                offsets[tp] = records[-1].offset + 1
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+            self._committed.update(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partitions away: their new owner re-processes from the last commit;
+            # the effects are idempotent, so that repeats nothing outside.
+            log.warning("offset commit failed; records will be redelivered", error=str(exc))
+
+    def _update_lag(self) -> None:
+        for tp, committed in self._committed.items():
+            hw = self.consumer.highwater(tp)
+            if hw is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - committed))
+
+
+_NS = uuid.UUID("6f1c2f55-8d8e-4a5c-9a53-6c69656e7468")
+
+
+def derived_id(parent_id: str, salt: str) -> str:
+    """A deterministic id for an event caused by `parent_id`: redelivery re-publishes the same id,
+    so consumers can drop the duplicate."""
+    return str(uuid.uuid5(_NS, f"{parent_id}/{salt}"))
+
+
+__all__ = ["BatchHandler", "Flow", "Inbound", "Outcome", "RejectionEvent", "Worker", "derived_id", "new_id"]

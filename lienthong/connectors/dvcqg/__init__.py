@@ -1,0 +1,1 @@
+"""Connector for the National Public Service Portal (DVCQG): dossier sync and its sandbox simulator."""

@@ -1,0 +1,143 @@
+"""Dead letters: list by topic and reason, show one decoded, redrive a filtered set."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from aiokafka import ConsumerRecord
+
+from lienthong.audit.record import AuditEntry, digest
+from lienthong.audit.writer import AuditWriter
+from lienthong.bus.envelope import Envelope
+from lienthong.bus.policy import bookkeeping, original_headers
+from lienthong.bus.producer import Outbound, make_producer, publish_all
+from lienthong.bus.topics import CATALOGUE
+from lienthong.errors import PermanentError
+from lienthong.ops.tap import read_topic
+from lienthong.settings import Settings
+
+
+def dlq_topics(topic: str | None = None) -> list[str]:
+    """The DLQ topics to look at: one main topic's, or every catalogue topic's."""
+    if topic:
+        return [topic if topic.endswith(".dlq") else f"{topic}.dlq"]
+    return [s.dlq for s in CATALOGUE.values() if s.companions]
+
+
+@dataclass(frozen=True)
+class DlqFilter:
+    """Which dead letters to act on; every field that is set must match."""
+
+    dossier_code: str | None = None
+    """`ce_subject` equals this."""
+    reason: str | None = None
+    """`lt_error_class` equals this (transient, permanent, retries_exhausted, unexpected...)."""
+    since_ms: int | None = None
+    """Last failure at or after this time (epoch ms)."""
+    until_ms: int | None = None
+    """Last failure before this time (epoch ms)."""
+
+    def matches(self, rec: ConsumerRecord) -> bool:
+        """Does the dead letter pass the filter?"""
+        meta = bookkeeping(rec.headers)
+        subject = next((v.decode(errors="replace") for k, v in rec.headers if k == "ce_subject"), "")
+        last = int(meta.get("lt_last_failure", "0") or 0)
+        return (
+            (self.dossier_code is None or subject == self.dossier_code)
+            and (self.reason is None or meta.get("lt_error_class") == self.reason)
+            and (self.since_ms is None or last >= self.since_ms)
+            and (self.until_ms is None or last < self.until_ms)
+        )
+
+
+async def collect(settings: Settings, topic: str | None, flt: DlqFilter) -> list[ConsumerRecord]:
+    """Every dead letter matching the filter, oldest first per partition."""
+    out: list[ConsumerRecord] = []
+    for t in dlq_topics(topic):
+        try:
+            async for rec in read_topic(settings.bootstrap_servers, t):
+                if flt.matches(rec):
+                    out.append(rec)
+        except LookupError:
+            continue
+    return out
+
+
+def summarise(records: list[ConsumerRecord]) -> Counter[tuple[str, str]]:
+    """Counts by (source topic, reason)."""
+    c: Counter[tuple[str, str]] = Counter()
+    for rec in records:
+        meta = bookkeeping(rec.headers)
+        c[(meta.get("lt_source_topic", rec.topic.removesuffix(".dlq")), meta.get("lt_error_class", "?"))] += 1
+    return c
+
+
+def redrive_record(rec: ConsumerRecord) -> Outbound:
+    """The dead letter as a fresh record on its source topic: original bytes, original headers,
+    a new `ce_id` with `causation_id` pointing at the dead one."""
+    meta = bookkeeping(rec.headers)
+    target = meta.get("lt_source_topic") or rec.topic.removesuffix(".dlq")
+    target = target.removesuffix(".retry")
+    headers = original_headers(rec.headers)
+    try:
+        env = Envelope.from_headers(headers).redriven()
+        headers = [(k, v) for k, v in headers if not k.startswith("ce_") and k not in _ENV_KEYS] + env.to_headers()
+    except PermanentError:
+        pass  # not a CloudEvent (a poison record): re-published exactly as it was
+    return Outbound(target, bytes(rec.value or b""), rec.key, headers)
+
+
+_ENV_KEYS = {"content-type", "correlation_id", "causation_id", "mapping_version", "traceparent"}
+
+
+async def redrive(
+    settings: Settings,
+    records: list[ConsumerRecord],
+    *,
+    operator: str,
+    reason: str,
+    audit: AuditWriter,
+    rate_per_s: float = 200.0,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Republish dead letters to their source topics at most `rate_per_s`, each audited with the operator."""
+    producer = make_producer(settings)
+    await producer.start()
+    done = 0
+    try:
+        await audit.append([AuditEntry(
+            flow="ops", direction="ops", peer="operator", outcome="operator_action",
+            event_type="dlq.redrive", detail={"operator": operator, "reason": reason, "count": len(records)},
+        )])  # fmt: skip
+        chunk = max(1, int(rate_per_s // 5))
+        for i in range(0, len(records), chunk):
+            started = time.monotonic()
+            part = records[i : i + chunk]
+            outs = [redrive_record(r) for r in part]
+            await publish_all(producer, outs)
+            entries = []
+            for rec, out in zip(part, outs, strict=True):
+                subject = next((v.decode() for k, v in out.headers if k == "ce_subject"), "")
+                new_id = next((v.decode() for k, v in out.headers if k == "ce_id"), "")
+                entries.append(AuditEntry(
+                    flow="ops", direction="ops", peer="operator", outcome="redriven", dossier_code=subject,
+                    event_type="dlq.redrive", digest=digest(out.value),
+                    detail={"operator": operator, "reason": reason, "from": f"{rec.topic}/{rec.partition}/{rec.offset}",
+                            "to": out.topic, "new_id": new_id},
+                ))  # fmt: skip
+            await audit.append(entries)
+            done += len(part)
+            if progress:
+                progress(len(part))
+            # Rate limit: a chunk per 1/5 s at most.
+            await asyncio.sleep(max(0.0, len(part) / rate_per_s - (time.monotonic() - started)))
+    finally:
+        await producer.stop()
+    return done
+
+
+__all__ = ["DlqFilter", "collect", "dlq_topics", "redrive", "redrive_record", "replace", "summarise"]
