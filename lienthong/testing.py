@@ -14,9 +14,13 @@ None of these mock lienthong's own components; they stand in for the world aroun
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -25,7 +29,9 @@ from fastapi import FastAPI, Request, Response
 
 from lienthong.bus.embedded import EmbeddedKafka, free_port
 
-__all__ = ["EmbeddedKafka", "RecordingPeer", "ServedApp", "consume_all", "free_port", "wait_for"]
+__all__ = [
+    "EmbeddedKafka", "PostgresCluster", "RecordingPeer", "ServedApp", "consume_all", "free_port", "wait_for",
+]
 
 
 async def wait_for(
@@ -126,3 +132,54 @@ async def consume_all(
     finally:
         await consumer.stop()
     return out
+
+
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster on a loopback port, from the Debian packages' binaries.
+
+    It does not install PostgreSQL (`scripts/ensure-postgres.sh` does, from Debian's packages); it runs
+    `initdb` and `pg_ctl` as the `postgres` user when the caller is root (the server refuses root).
+    """
+
+    def __init__(self, base: Path, port: int | None = None) -> None:
+        self.base = base
+        self.port = port or free_port()
+        self.data = base / "pgdata"
+        self.bin = self._find_bin()
+
+    @staticmethod
+    def _find_bin() -> Path:
+        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+        if not candidates:
+            raise RuntimeError(
+                "PostgreSQL server binaries not found under /usr/lib/postgresql: run "
+                "`scripts/ensure-postgres.sh` (apt-get install postgresql) or set LIENTHONG_TEST_PG_DSN."
+            )
+        return candidates[0].parent
+
+    def _run(self, *argv: str) -> None:
+        cmd = [str(self.bin / argv[0]), *argv[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {proc.stderr.strip()[-800:]}")
+
+    @property
+    def dsn(self) -> str:
+        """DSN of the superuser on the cluster's `postgres` database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> str:
+        """initdb (trust auth on loopback only), start, wait; returns the DSN."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-l", str(self.data / "server.log"),
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.base} -c fsync=on", "start")  # fmt: skip
+        return self.dsn
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")

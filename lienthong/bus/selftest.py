@@ -71,7 +71,9 @@ class SelfTestHandler:
         peer_url: str | None = None,
         idempotency: IdempotencyStore | None = None,
         concurrency: int = 32,
+        out_topic: str = OUT_TOPIC,
     ) -> None:
+        self.out_topic = out_topic
         self.peer_url = peer_url
         self.idempotency = idempotency
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(2.0)) if peer_url else None
@@ -93,6 +95,12 @@ class SelfTestHandler:
         if self.client is not None:
             stored = await self.idempotency.get_many(effect_key("selftest", m.id) for _, m in mapped) if self.idempotency else {}
             effects = await asyncio.gather(*(self._effect(m, stored) for _, m in mapped), return_exceptions=True)
+            made = {effect_key("selftest", m.id): e for (_, m), e in zip(mapped, effects, strict=True)
+                    if isinstance(e, str)}  # fmt: skip
+            if self.idempotency is not None and made:
+                # One write for the batch's new results; a crash before it only means the peer sees the
+                # same Idempotency-Key again, which it ignores.
+                await self.idempotency.put_many("selftest", made)
         else:
             effects = [None] * len(mapped)
         it = iter(zip(mapped, effects, strict=True))
@@ -118,7 +126,7 @@ class SelfTestHandler:
             audit.append(AuditEntry(flow="selftest", direction="out", peer="selftest-peer", outcome="sent",
                                     dossier_code=m.id, correlation_id=msg.envelope.correlation_id,
                                     event_type="POST /effects", digest=digest(msg.value)))  # fmt: skip
-        return Outcome(publish=[Outbound(OUT_TOPIC, value, msg.record.key, env.to_headers())], audit=audit)
+        return Outcome(publish=[Outbound(self.out_topic, value, msg.record.key, env.to_headers())], audit=audit)
 
     async def _effect(self, m: SelfTestMessage, stored: dict[str, str]) -> str:
         key = effect_key("selftest", m.id)
@@ -135,8 +143,6 @@ class SelfTestHandler:
                 raise transport_error(exc, peer="selftest-peer", operation="POST /effects") from exc
         raise_for_peer(r, peer="selftest-peer", operation="POST /effects")
         self.effects_made += 1
-        if self.idempotency is not None:
-            await self.idempotency.put_many("selftest", {key: r.text})
         return r.text
 
     async def close(self) -> None:

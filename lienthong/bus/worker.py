@@ -294,7 +294,7 @@ class Worker:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.settings.inprocess_attempts),
-                wait=wait_exponential_jitter(initial=0.05, max=self.settings.inprocess_backoff_max_s),
+                wait=wait_exponential_jitter(multiplier=0.05, max=self.settings.inprocess_backoff_max_s),
                 retry=retry_if_exception_type(_StillFailing),
                 reraise=True,
             ):

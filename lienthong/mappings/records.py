@@ -391,7 +391,7 @@ def _canonical(
         "tax_code": tax_code,
         "address": None if address is None else Address.model_validate(dict(address)),
     }
-    for name in ("steps", "tax_code", "address"):
+    for name in ("identifiers", "steps", "tax_code", "address"):
         values.pop(name, None)
     values |= {
         "channel": _CHANNELS_BY_CODE[w.channel],
