@@ -101,3 +101,24 @@ async def run_workers(settings: Settings, names: list[str], *, selftest_peer: st
     finally:
         await audit.close()
         await idem.close()
+
+
+async def run_selftest_worker(settings: Settings, topic: str, peer_url: str) -> None:
+    """One self-test worker on `topic` (outputs to `<topic>.out`) until SIGTERM; used by fault tests."""
+    from lienthong.bus.selftest import SelfTestHandler
+
+    configure_logging(settings.log_format, settings.log_level)
+    audit = await AuditWriter.from_dsn(settings.resolved_audit_dsn())
+    idem = IdempotencyStore(settings.resolved_idempotency_dsn())
+    await idem.open()
+    handler = SelfTestHandler(peer_url=peer_url, idempotency=idem, out_topic=f"{topic}.out")
+    worker = Worker(Flow("selftest", topic, handler, peer="selftest-peer"), settings, audit)
+    await worker.start()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.stop()))
+    try:
+        await worker.run()
+    finally:
+        await handler.close()
+        await audit.close()
+        await idem.close()

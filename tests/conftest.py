@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,9 +49,12 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if env:
         yield env
         return
-    cluster = PostgresCluster(Path(tmp_path_factory.mktemp("pg")))
+    # Not under pytest's tmp dir: that is private to root, and the server runs as `postgres`.
+    base = Path(tempfile.mkdtemp(prefix="lienthong-pg-"))
+    cluster = PostgresCluster(base)
     yield cluster.start()
     cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from vietnam_provinces import Province
+from vietnam_provinces import Province, ProvinceCode
 
 from lienthong.errors import ConfigurationError
 from lienthong.mappings.errors import InvalidIdentifier
@@ -76,7 +76,9 @@ def _read_json(path: Path | None, default_name: str) -> tuple[dict[str, Any], st
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"{where}: not valid JSON ({exc}); fix the file or remove the setting") from exc
+        raise ConfigurationError(
+            f"{where}: not valid JSON ({exc}); fix the file or remove the setting"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigurationError(f"{where}: expected a JSON object at the top level")
     return data, where
@@ -137,9 +139,13 @@ def load_agency_remap(path: Path | None = None) -> AgencyRemapTable:
     except InvalidIdentifier as exc:
         raise ConfigurationError(f"{where}: 'exact': {exc}") from exc
     for old, new in letters.items():
-        if not all(isinstance(c, str) and len(c) == 3 and c[0].isupper() and c[1:].isdigit() for c in (old, new)):
-            raise ConfigurationError(f"{where}: 'unit_letter_codes' entries look like \"H08\": \"H21\"")
-    return AgencyRemapTable(str(data.get("version", "")), _date_field(data, where), dict(exact), dict(letters))
+        if not all(
+            isinstance(c, str) and len(c) == 3 and c[0].isupper() and c[1:].isdigit() for c in (old, new)
+        ):
+            raise ConfigurationError(f'{where}: \'unit_letter_codes\' entries look like "H08": "H21"')
+    return AgencyRemapTable(
+        str(data.get("version", "")), _date_field(data, where), dict(exact), dict(letters)
+    )
 
 
 @cache
@@ -176,7 +182,7 @@ def province_name(code: str, *, received_on: date, table: ProvinceMergerTable | 
     mapped = remap_province(code, received_on=received_on, table=table)
     if received_on < table.effective_from:
         return table.old_names[mapped]
-    return str(Province.from_code(int(mapped)).name)
+    return str(Province.from_code(ProvinceCode(int(mapped))).name)
 
 
 def remap_agency_code(code: str, *, received_on: date, table: AgencyRemapTable | None = None) -> str:

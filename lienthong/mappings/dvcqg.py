@@ -159,8 +159,14 @@ def build_request(
         raise MappingError("DVCQG request: no session; log in first")
     items = list(data)
     if service == SERVICE_UPDATE_PROGRESS and len(items) > STEPS_PER_CALL:
-        raise MappingError(f"{service} takes at most {STEPS_PER_CALL} steps per call; split them with chunk()")
-    body: dict[str, Any] = {"service": service, "session": session, "madonvi": validate_agency_code(agency_code)}
+        raise MappingError(
+            f"{service} takes at most {STEPS_PER_CALL} steps per call; split them with chunk()"
+        )
+    body: dict[str, Any] = {
+        "service": service,
+        "session": session,
+        "madonvi": validate_agency_code(agency_code),
+    }
     if is_updating is not None:
         body["isUpdating"] = "True" if is_updating else "False"
     body["data"] = items
@@ -250,4 +256,3 @@ def parse_inbound(
     return InboundNotice(
         service=service, kind=kind, is_updating=_read_is_updating(body.get("isUpdating")), items=tuple(items)
     )
-

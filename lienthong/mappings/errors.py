@@ -14,5 +14,5 @@ class MappingError(PermanentError, ValueError):
     """A message cannot be mapped to or from the canonical model: its content breaks a rule."""
 
 
-class InvalidIdentifier(MappingError):
+class InvalidIdentifier(MappingError):  # noqa: N818 - the domain name callers catch; reads as a noun
     """An identifier (dossier, agency, procedure or tax code, personal ID) is malformed."""

@@ -26,7 +26,9 @@ DOSSIER_SEQUENCE_MAX = 9999
 
 # V1V2V3.Z1Z2.Y1Y2.MX1X2; the 2022 amendment's longer codes are accepted as extra trailing levels.
 _AGENCY_RE = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}(?:\.[0-9A-Z]{1,8})*")
-_DOSSIER_RE = re.compile(r"(?P<agency>[0-9A-Z.]+)-(?P<yy>[0-9]{2})(?P<mm>[0-9]{2})(?P<dd>[0-9]{2})-(?P<seq>[0-9]{4})")
+_DOSSIER_RE = re.compile(
+    r"(?P<agency>[0-9A-Z.]+)-(?P<yy>[0-9]{2})(?P<mm>[0-9]{2})(?P<dd>[0-9]{2})-(?P<seq>[0-9]{4})"
+)
 _PROCEDURE_BASE_RE = re.compile(r"[0-9]\.[0-9]{6}")
 _UNIT_LETTER_CODE_RE = re.compile(r"[A-Z][0-9]{2}")
 _TAX_RE = re.compile(r"[0-9]{10}(?:-?[0-9]{3})?")
@@ -68,7 +70,9 @@ def validate_agency_code(s: str) -> str:
             f"invalid agency code {_show(s)}: expected V1V2V3.Z1Z2.Y1Y2.MX1X2, e.g. 000.00.12.H52"
         )
     if len(s) > AGENCY_CODE_MAX_LEN:
-        raise InvalidIdentifier(f"invalid agency code {_show(s)}: longer than {AGENCY_CODE_MAX_LEN} characters")
+        raise InvalidIdentifier(
+            f"invalid agency code {_show(s)}: longer than {AGENCY_CODE_MAX_LEN} characters"
+        )
     return s
 
 
@@ -139,7 +143,11 @@ class ProcedureCode:
 
 
 def validate_procedure_code(s: str) -> ProcedureCode:
-    """Parse a procedure code: national `1.001234`, instance `1.003560.000.00.00.H56`, local `2.002621.H56`."""
+    """Parse a procedure code (mã TTHC).
+
+    National `1.001234`, province instance `1.003560.000.00.00.H56` (code + agency code) or local-only
+    `2.002621.H56` (code + the province's `MX1X2` group).
+    """
     hint = "expected e.g. 1.001234, 1.003560.000.00.00.H56 or 2.002621.H56"
     if not isinstance(s, str) or _PROCEDURE_BASE_RE.match(s) is None:
         raise InvalidIdentifier(f"invalid procedure code {_show(s)}: {hint}")
@@ -179,7 +187,8 @@ class PersonalId:
     """Full year of birth, from the century digit and the two year digits."""
 
     def __repr__(self) -> str:
-        return f"PersonalId(number={mask_identifier(self.number)!r}, sex={self.sex.value!r}, birth_year={self.birth_year})"
+        masked = mask_identifier(self.number)
+        return f"PersonalId(number={masked!r}, sex={self.sex.value!r}, birth_year={self.birth_year})"
 
 
 def validate_personal_id(s: str, *, as_of: date | None = None) -> PersonalId:
@@ -242,7 +251,9 @@ class DossierCodeGenerator:
         self._last: dict[tuple[str, date], int] = {}
         for (agency, day), last in (start or {}).items():
             if not 0 <= last <= DOSSIER_SEQUENCE_MAX:
-                raise MappingError(f"starting sequence for {agency} on {day} must be 0..{DOSSIER_SEQUENCE_MAX}")
+                raise MappingError(
+                    f"starting sequence for {agency} on {day} must be 0..{DOSSIER_SEQUENCE_MAX}"
+                )
             self._last[(validate_agency_code(agency), day)] = last
         self._lock = threading.Lock()
 
@@ -253,7 +264,8 @@ class DossierCodeGenerator:
             sequence = self._last.get(key, 0) + 1
             if sequence > DOSSIER_SEQUENCE_MAX:
                 raise MappingError(
-                    f"dossier sequence of {agency_code} on {key[1]} is exhausted ({DOSSIER_SEQUENCE_MAX} issued)"
+                    f"dossier sequence of {agency_code} on {key[1]} is exhausted "
+                    f"({DOSSIER_SEQUENCE_MAX} codes issued)"
                 )
             self._last[key] = sequence
         return DossierCode(key[0], key[1], sequence).value

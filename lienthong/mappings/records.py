@@ -89,7 +89,8 @@ class IdentifierWire(WireModel):
         length = 12 if self.kind == 1 else 9
         if not (len(self.number) == length and self.number.isascii() and self.number.isdigit()):
             raise InvalidIdentifier(
-                f"SoDinhDanh {mask_identifier(self.number)} must be {length} digits when LoaiDinhDanh = {self.kind}"
+                f"SoDinhDanh {mask_identifier(self.number)} must be {length} digits "
+                f"when LoaiDinhDanh = {self.kind}"
             )
         return self
 

@@ -54,9 +54,7 @@ def format_dvcqg_time(dt: datetime) -> str:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise MappingError("a timezone-aware datetime is required to format a DVCQG time")
     local = dt.astimezone(VN_TZ)
-    return (
-        f"{local.year:04d}{local.month:02d}{local.day:02d}{local.hour:02d}{local.minute:02d}{local.second:02d}"
-    )
+    return f"{local.year:04d}{local:%m%d%H%M%S}"
 
 
 def parse_dvcqg_time(s: str) -> datetime:

@@ -93,8 +93,10 @@ ALLOWED_TRANSITIONS: Mapping[DossierStatus, frozenset[DossierStatus]] = {
     # Guidance to complete an online submission happens before acceptance and keeps status 1.
     _S.SUBMITTED: frozenset({_S.ACCEPTED, _S.REFUSED, _S.WITHDRAWN}),
     # Some procedures are settled on the spot: accepted -> finished directly.
-    _S.ACCEPTED: frozenset({_S.PROCESSING, _S.SUPPLEMENT_REQUESTED, _S.PAYMENT_REQUESTED, _S.WITHDRAWN, _S.STOPPED, _S.FINISHED}),
-    _S.PROCESSING: frozenset({_S.SUPPLEMENT_REQUESTED, _S.PAYMENT_REQUESTED, _S.WITHDRAWN, _S.STOPPED, _S.FINISHED}),
+    _S.ACCEPTED: frozenset({_S.PROCESSING, _S.SUPPLEMENT_REQUESTED, _S.PAYMENT_REQUESTED,
+                            _S.WITHDRAWN, _S.STOPPED, _S.FINISHED}),
+    _S.PROCESSING: frozenset({_S.SUPPLEMENT_REQUESTED, _S.PAYMENT_REQUESTED,
+                              _S.WITHDRAWN, _S.STOPPED, _S.FINISHED}),
     # Supplied documents resume processing; only a resumed dossier can finish.
     _S.SUPPLEMENT_REQUESTED: frozenset({_S.PROCESSING, _S.WITHDRAWN, _S.STOPPED}),
     # Payment is often the last step (e.g. land-use fees), so a paid dossier may finish directly.
