@@ -80,7 +80,7 @@ async def build_flows(
 
 
 async def run_workers(settings: Settings, names: list[str], *, selftest_peer: str | None = None) -> None:
-    """Run the named flows until SIGINT/SIGTERM; each finishes its batch and commits before leaving."""
+    """Run the named flows until SIGINT/SIGTERM; each worker finishes its batch and commits first."""
     configure_logging(settings.log_format, settings.log_level)
     await create_topics(settings.bootstrap_servers, partitions=settings.partitions,
                         replication_factor=settings.replication_factor)  # fmt: skip
@@ -93,8 +93,13 @@ async def run_workers(settings: Settings, names: list[str], *, selftest_peer: st
     for w in workers:
         await w.start()
     loop = asyncio.get_running_loop()
+
+    def shutdown() -> None:
+        for w in workers:
+            w.request_stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: [asyncio.ensure_future(w.stop()) for w in workers])
+        loop.add_signal_handler(sig, shutdown)
     log.info("workers running", flows=names)
     try:
         await asyncio.gather(*(w.run() for w in workers))
@@ -115,10 +120,17 @@ async def run_selftest_worker(settings: Settings, topic: str, peer_url: str) -> 
     worker = Worker(Flow("selftest", topic, handler, peer="selftest-peer"), settings, audit)
     await worker.start()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.stop()))
+    loop.add_signal_handler(signal.SIGTERM, worker.request_stop)
     try:
         await worker.run()
     finally:
         await handler.close()
         await audit.close()
         await idem.close()
+
+
+def asgi_app() -> FastAPI:
+    """Factory for `uvicorn --factory lienthong.app:asgi_app` (settings from the environment)."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -28,7 +28,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-broker_app = typer.Typer(help="Run a local Apache Kafka (KRaft) from the official Maven Central jars.", no_args_is_help=True)
+broker_app = typer.Typer(
+    help="Run a local Apache Kafka (KRaft) from the official Maven Central jars.", no_args_is_help=True
+)
 topics_app = typer.Typer(help="The topic catalogue: create topics, print the AsyncAPI document.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail: verify the chain, trace a dossier.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: list, show, redrive (operator actions are audited).", no_args_is_help=True)
@@ -42,7 +44,9 @@ out = Console()
 err = Console(stderr=True)
 
 StateDir = Annotated[Path | None, typer.Option("--state-dir", help="State directory (default LIENTHONG_STATE_DIR).")]
-Bootstrap = Annotated[str | None, typer.Option("--bootstrap", help="Kafka bootstrap HOST:PORT (default LIENTHONG_BOOTSTRAP_SERVERS).")]
+Bootstrap = Annotated[
+    str | None, typer.Option("--bootstrap", help="Kafka bootstrap HOST:PORT (default LIENTHONG_BOOTSTRAP_SERVERS).")
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -348,7 +352,9 @@ def dlq_redrive(
 
 @app.command("run")
 def run(
-    flows: Annotated[str, typer.Option(help="Comma-separated flows to run: selftest, or the connectors' flows.")] = "selftest",
+    flows: Annotated[
+        str, typer.Option(help="Comma-separated flows to run: selftest, or the connectors' flows.")
+    ] = "selftest",
     selftest_peer: Annotated[str | None, typer.Option(help="URL the self-test flow POSTs effects to.")] = None,
     bootstrap: Bootstrap = None,
 ) -> None:
@@ -359,12 +365,26 @@ def run(
     asyncio.run(run_workers(s, [f.strip() for f in flows.split(",") if f.strip()], selftest_peer=selftest_peer))
 
 
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address (default LIENTHONG_HTTP_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default LIENTHONG_HTTP_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API: inbound routes, /healthz, /readyz, /metrics, /docs, /asyncapi.json."""
+    import uvicorn
+
+    s = _settings()
+    uvicorn.run("lienthong.app:asgi_app", factory=True, host=host or s.http_host, port=port or s.http_port)
+
+
 @app.command("demo")
 def demo(
     bootstrap: Bootstrap = None,
     audit_db: Annotated[Path | None, typer.Option(help="SQLite audit file (default: a fresh one per run).")] = None,
     messages: Annotated[int, typer.Option(help="How many messages to drive through the bus.")] = 300,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on the last line.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object on the last line.")
+    ] = False,
     state_dir: StateDir = None,
 ) -> None:
     """Start everything on loopback and drive a scripted workload through the bus, then verify the audit chain.

@@ -40,11 +40,27 @@ async def run_demo(
     # Group-coordinator start-up chatter of a fresh consumer group is not news in a demo.
     logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.CRITICAL)
     started = time.monotonic()
+    kafka: EmbeddedKafka | None = None
     if use_embedded:
         kafka = EmbeddedKafka(settings.state_dir, version=settings.kafka_version)
-        with console.status("starting the embedded Kafka broker (first run fetches it from Maven Central)..."):
-            bootstrap = kafka.start()
+        if any(alive for _, alive, _ in kafka.status()):
+            kafka = None  # someone's broker from `lienthong broker start`: use it, leave it running
+            bootstrap = EmbeddedKafka(settings.state_dir).bootstrap
+        else:
+            with console.status("starting the embedded Kafka broker (first run fetches it from Maven Central)..."):
+                bootstrap = kafka.start()
         settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
+    try:
+        return await _drive(settings, audit_db=audit_db, messages=messages, console=console, started=started)
+    finally:
+        if kafka is not None:
+            with console.status("stopping the embedded Kafka broker..."):
+                kafka.stop()
+
+
+async def _drive(
+    settings: Settings, *, audit_db: Path | None, messages: int, console: Console, started: float
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lienthong-demo-"))
     audit_path = audit_db or workdir / "audit.db"
     settings = settings.model_copy(update={

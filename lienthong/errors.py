@@ -29,7 +29,7 @@ class PermanentError(LienthongError):
     """A failure that will repeat: the message goes to the DLQ with its original bytes."""
 
 
-class BusinessRejection(LienthongError):
+class BusinessRejection(LienthongError):  # noqa: N818 - the design's name for the class
     """The peer refused the content; reported back to the source as a status event."""
 
 

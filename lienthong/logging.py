@@ -20,9 +20,7 @@ def mask_personal_data(_logger: Any, _method: str, event_dict: MutableMapping[st
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     """Configure structlog once for the process. `fmt`: auto (JSON unless a terminal), json, console."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -14,7 +14,5 @@ AUDIT_LAG = Gauge("lienthong_audit_pending", "Audit entries waiting for their gr
 CONSUMER_LAG = Gauge("lienthong_consumer_lag", "Highwater minus committed offset", ["topic", "partition"])
 CIRCUIT_OPEN = Gauge("lienthong_circuit_open", "1 while a peer's circuit keeps consumers paused", ["peer"])
 PEER_CALLS = Counter("lienthong_peer_calls_total", "Calls to external systems", ["peer", "operation", "result"])
-PEER_LATENCY = Histogram(
-    "lienthong_peer_call_seconds", "Latency of calls to external systems", ["peer", "operation"]
-)
+PEER_LATENCY = Histogram("lienthong_peer_call_seconds", "Latency of calls to external systems", ["peer", "operation"])
 HTTP_INBOUND = Counter("lienthong_http_inbound_total", "Inbound HTTP requests", ["route", "status"])

@@ -23,9 +23,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LIENTHONG_", extra="ignore", frozen=True)
 
-    bootstrap_servers: str = Field(
-        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
-    )
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port.")
     state_dir: Path = Field(
         default_factory=default_state_dir,
         description="Directory for the embedded broker's data, cached Kafka jars and the embedded audit DB.",
@@ -46,9 +44,7 @@ class Settings(BaseSettings):
         description="Base64 32-byte key; when set, audit records also keep the message body encrypted "
         "(AES-GCM). Empty = digest only.",
     )
-    audit_batch_max: int = Field(
-        2000, ge=1, description="Most audit records written in one group-commit transaction."
-    )
+    audit_batch_max: int = Field(2000, ge=1, description="Most audit records written in one group-commit transaction.")
     consumer_group: str = Field("lienthong", description="Kafka consumer group id of the workers.")
     consume_batch_max: int = Field(
         1000, ge=1, description="Most records taken from Kafka per poll (one batch, one commit)."
@@ -63,12 +59,8 @@ class Settings(BaseSettings):
     inprocess_attempts: int = Field(
         3, ge=1, description="Attempts of a transient failure inside the worker before the retry topic."
     )
-    inprocess_backoff_max_s: float = Field(
-        0.5, gt=0, description="Longest wait between in-process attempts, seconds."
-    )
-    retry_attempts: int = Field(
-        5, ge=0, description="Rounds through the `<topic>.retry` topic before the DLQ."
-    )
+    inprocess_backoff_max_s: float = Field(0.5, gt=0, description="Longest wait between in-process attempts, seconds.")
+    retry_attempts: int = Field(5, ge=0, description="Rounds through the `<topic>.retry` topic before the DLQ.")
     retry_base_s: float = Field(
         2.0, gt=0, description="First retry-topic delay in seconds; doubles each round, with jitter."
     )
@@ -89,9 +81,7 @@ class Settings(BaseSettings):
         "auto", description="Log rendering: JSON when not a terminal (auto), or forced."
     )
     log_level: str = Field("INFO", description="Log level name.")
-    operator: str = Field(
-        "", description="Operator name recorded in the audit chain for ops actions (default: $USER)."
-    )
+    operator: str = Field("", description="Operator name recorded in the audit chain for ops actions (default: $USER).")
     partitions: int = Field(6, ge=1, description="Partitions of each main topic created by lienthong.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
 

@@ -30,7 +30,13 @@ from fastapi import FastAPI, Request, Response
 from lienthong.bus.embedded import EmbeddedKafka, free_port
 
 __all__ = [
-    "EmbeddedKafka", "PostgresCluster", "RecordingPeer", "ServedApp", "consume_all", "free_port", "wait_for",
+    "EmbeddedKafka",
+    "PostgresCluster",
+    "RecordingPeer",
+    "ServedApp",
+    "consume_all",
+    "free_port",
+    "wait_for",
 ]
 
 
@@ -113,9 +119,7 @@ class RecordingPeer:
         return Response(f'{{"accepted": "{body.get("id", "")}"}}', media_type="application/json")
 
 
-async def consume_all(
-    bootstrap: str, topic: str, *, expect: int, timeout: float = 60.0
-) -> list[ConsumerRecord]:
+async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 60.0) -> list[ConsumerRecord]:
     """Read `topic` from the beginning until `expect` records arrived (or `timeout`)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -176,32 +176,42 @@ class SqliteAuditStore:
 
     async def anchors(self) -> list[tuple[int, str]]:
         """Committed batch anchors."""
+
         def q() -> list[tuple[int, str]]:
             return [(int(a), str(b)) for a, b in self._connect().execute(
                 "SELECT seq, hash FROM audit_anchor ORDER BY seq")]  # fmt: skip
+
         return list(await self._run(q))
 
     async def head(self) -> tuple[int, str]:
         """Last (seq, hash)."""
+
         def q() -> tuple[int, str]:
             r = self._connect().execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             return (int(r[0]), str(r[1])) if r else (0, GENESIS)
-        return tuple(await self._run(q))  # type: ignore[return-value]
+
+        head: tuple[int, str] = await self._run(q)
+        return head
 
     async def by_dossier(self, dossier_code: str) -> list[AuditRecord]:
         """A dossier's records."""
+
         def q() -> list[AuditRecord]:
             cur = self._connect().execute(
-                f"SELECT {_COLS} FROM audit_log WHERE dossier_code = ? ORDER BY seq", (dossier_code,))
+                f"SELECT {_COLS} FROM audit_log WHERE dossier_code = ? ORDER BY seq", (dossier_code,)
+            )
             return [AuditRecord(*r) for r in cur.fetchall()]
+
         return list(await self._run(q))
 
     async def close(self) -> None:
         """Close the connection and the thread."""
+
         def c() -> None:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
         await self._run(c)
         self._pool.shutdown(wait=True)
 
@@ -266,9 +276,7 @@ class PostgresAuditStore:
     async def by_dossier(self, dossier_code: str) -> list[AuditRecord]:
         """A dossier's records."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_COLS} FROM audit_log WHERE dossier_code = $1 ORDER BY seq", dossier_code
-            )
+            rows = await conn.fetch(f"SELECT {_COLS} FROM audit_log WHERE dossier_code = $1 ORDER BY seq", dossier_code)
         return [AuditRecord(*r) for r in rows]
 
     async def close(self) -> None:
@@ -283,4 +291,4 @@ def open_store(dsn: str) -> AuditStore:
         return SqliteAuditStore(dsn.removeprefix("sqlite:///"))
     if dsn.startswith(("postgresql://", "postgres://")):
         return PostgresAuditStore(dsn)
-    raise ValueError(f"unsupported audit DSN {dsn.split(':')[0]!r}: use sqlite:///PATH or postgresql://...")
+    raise ValueError(f"unsupported audit DSN {dsn.split(':', maxsplit=1)[0]!r}: use sqlite:///PATH or postgresql://...")

@@ -30,6 +30,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get("LIENTHONG_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "lienthong"
 
+
 _LOG4J2 = """\
 status = warn
 appender.file.type = File
@@ -261,7 +262,7 @@ class EmbeddedKafka:
         cmd = self._java_cmd(libs, "kafka.Kafka", str(props))
         cmd.insert(1, f"-Dlog4j2.configurationFile={log4j}")
         with (ndir / "stdout.log").open("ab") as out:
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv built above
+            proc = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
         self._pid_file(node).write_text(str(proc.pid))
@@ -301,8 +302,7 @@ class EmbeddedKafka:
             while True:
                 if not self._alive(node):
                     raise ConfigurationError(
-                        f"Kafka node {node.node_id} exited during start-up. Last log lines:\n"
-                        + self.log_tail(node)
+                        f"Kafka node {node.node_id} exited during start-up. Last log lines:\n" + self.log_tail(node)
                     )
                 if _port_answers(node.client) and self._started_in_log(node):
                     break

@@ -69,7 +69,7 @@ class Envelope:
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> Envelope:
         """Parse the envelope of a record; a record without the CloudEvents core is a PermanentError."""
-        h = {k: v for k, v in headers}
+        h = dict(headers)
         missing = [k for k in _REQUIRED if k not in h]
         if missing:
             raise PermanentError(f"not a CloudEvents record: missing header(s) {', '.join(missing)}")
@@ -81,7 +81,7 @@ class Envelope:
             raise PermanentError(f"unsupported CloudEvents specversion {get['ce_specversion']!r}")
         return cls(**{_FIELD_OF[k]: v for k, v in get.items() if k != "ce_specversion"})
 
-    def caused(self, *, type: str, source: str, subject: str | None = None) -> Envelope:  # noqa: A002
+    def caused(self, *, type: str, source: str, subject: str | None = None) -> Envelope:
         """A new event caused by this one: new id and time, same correlation and trace."""
         return replace(
             self,
@@ -125,7 +125,7 @@ def now_rfc3339() -> str:
 
 def new_envelope(
     *,
-    type: str,  # noqa: A002 - the CloudEvents attribute is called type
+    type: str,
     source: str,
     subject: str = "",
     correlation_id: str = "",

@@ -37,7 +37,9 @@ def sqlalchemy_url(dsn: str) -> str:
         return "sqlite+aiosqlite:///" + dsn.removeprefix("sqlite:///")
     if dsn.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + dsn.split("://", 1)[1]
-    raise ValueError(f"unsupported DSN scheme {dsn.split(':')[0]!r}: use sqlite:///PATH or postgresql://...")
+    raise ValueError(
+        f"unsupported DSN scheme {dsn.split(':', maxsplit=1)[0]!r}: use sqlite:///PATH or postgresql://..."
+    )
 
 
 class IdempotencyStore:
@@ -64,7 +66,7 @@ class IdempotencyStore:
             return {}
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(effects.c.key, effects.c.result).where(effects.c.key.in_(wanted)))
-            return {k: r for k, r in rows}
+            return dict(rows.tuples().all())
 
     async def put_many(self, scope: str, results: dict[str, str]) -> None:
         """Store results; a key stored already keeps its first result."""

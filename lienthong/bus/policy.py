@@ -55,7 +55,7 @@ class RetrySchedule:
     def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
         """Delay before retry round `attempt` (1-based): uniform in [cap/2, cap], cap = base*2^(n-1)."""
         cap = min(self.max_s, self.base_s * (2 ** (attempt - 1)))
-        return cap / 2 + (rng or random).random() * cap / 2
+        return float(cap / 2 + (rng or random).random() * cap / 2)
 
 
 def original_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

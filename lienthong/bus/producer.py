@@ -43,9 +43,7 @@ async def publish_all(producer: AIOKafkaProducer, records: Sequence[Outbound]) -
     """Publish records and return once every one is acknowledged (raises if any failed)."""
     if not records:
         return
-    futures: list[Any] = [
-        await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
-    ]
+    futures: list[Any] = [await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
     await asyncio.gather(*futures)
     for r in records:
         PRODUCED.labels(r.topic).inc()

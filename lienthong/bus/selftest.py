@@ -92,8 +92,13 @@ class SelfTestHandler:
                 continue
             mapped.append((msg, m))
             results.append(Outcome())
+        effects: list[str | BaseException | None]
         if self.client is not None:
-            stored = await self.idempotency.get_many(effect_key("selftest", m.id) for _, m in mapped) if self.idempotency else {}
+            stored = (
+                await self.idempotency.get_many(effect_key("selftest", m.id) for _, m in mapped)
+                if self.idempotency
+                else {}
+            )
             effects = await asyncio.gather(*(self._effect(m, stored) for _, m in mapped), return_exceptions=True)
             made = {effect_key("selftest", m.id): e for (_, m), e in zip(mapped, effects, strict=True)
                     if isinstance(e, str)}  # fmt: skip
@@ -102,7 +107,7 @@ class SelfTestHandler:
                 # same Idempotency-Key again, which it ignores.
                 await self.idempotency.put_many("selftest", made)
         else:
-            effects = [None] * len(mapped)
+            effects = [None for _ in mapped]
         it = iter(zip(mapped, effects, strict=True))
         for i, res in enumerate(results):
             if not isinstance(res, Outcome):
@@ -132,7 +137,8 @@ class SelfTestHandler:
         key = effect_key("selftest", m.id)
         if key in stored:
             return stored[key]
-        assert self.client is not None and self.peer_url is not None
+        if self.client is None or self.peer_url is None:
+            raise RuntimeError("no peer configured for the self-test effect")
         async with self._sem:
             try:
                 r = await self.client.post(

@@ -189,8 +189,7 @@ def asyncapi_document(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
     for spec in CATALOGUE.values():
         model = spec.payload_model()
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in schema.pop("$defs", {}).items():
-            schemas[name] = sub
+        schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
         msg_id = spec.name.replace(".", "_")
         messages[msg_id] = {

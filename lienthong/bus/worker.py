@@ -45,7 +45,7 @@ from lienthong.bus.policy import (
     not_before_ms,
 )
 from lienthong.bus.producer import Outbound, make_producer, publish_all
-from lienthong.errors import BusinessRejection, PermanentError, TransientError
+from lienthong.errors import PermanentError, TransientError
 from lienthong.logging import get_logger
 from lienthong.settings import Settings
 
@@ -183,6 +183,10 @@ class Worker:
             await self.producer.start()
         await self.consumer.start()
 
+    def request_stop(self) -> None:
+        """Ask `run()` to finish its current batch, commit, and close (safe from a signal handler)."""
+        self._stop.set()
+
     async def stop(self) -> None:
         """Leave the group and close connections (the current batch finishes first)."""
         self._stop.set()
@@ -198,9 +202,7 @@ class Worker:
         try:
             while not self._stop.is_set():
                 self._resume_due()
-                batch = await self.consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.consume_batch_max
-                )
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.consume_batch_max)
                 if batch:
                     await self.process(batch)
                 self._update_lag()
@@ -228,9 +230,7 @@ class Worker:
             self._circuit_paused = True
             self.consumer.pause(*self.consumer.assignment())
             metrics.CIRCUIT_OPEN.labels(self.flow.peer).set(1)
-            log.warning(
-                "circuit open: consumers paused", peer=self.flow.peer, retry_in_s=self.circuit.remaining_s()
-            )
+            log.warning("circuit open: consumers paused", peer=self.flow.peer, retry_in_s=self.circuit.remaining_s())
 
     # -- one batch ---------------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class Worker:
     async def _attempt(self, inbound: list[Inbound], todo: list[int], results: list[BatchResult]) -> list[int]:
         try:
             out = await self.flow.handler([inbound[i] for i in todo])
-        except Exception as exc:  # noqa: BLE001 - a handler that raises fails the whole sub-batch
+        except Exception as exc:
             out = [exc] * len(todo)
         if len(out) != len(todo):
             out = [PermanentError(f"handler returned {len(out)} results for {len(todo)} records")] * len(todo)
@@ -346,16 +346,20 @@ class Worker:
         env = msg.envelope if msg else None
         source = SourceRef(rec.topic, rec.partition, rec.offset)
         value = bytes(rec.value or b"")
-        base = {
-            "flow": self.flow.name, "direction": "bus", "peer": self.flow.peer,
-            "dossier_code": env.subject if env else "", "correlation_id": env.correlation_id if env else "",
-            "event_type": env.type if env else "", "digest": digest(value),
-        }  # fmt: skip
         where = {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset}
+        subject = env.subject if env else ""
+
+        def entry(outcome: str, **detail: object) -> AuditEntry:
+            return AuditEntry(
+                flow=self.flow.name, direction="bus", peer=self.flow.peer, outcome=outcome, dossier_code=subject,
+                correlation_id=env.correlation_id if env else "", event_type=env.type if env else "",
+                digest=digest(value), detail={**where, **detail},
+            )  # fmt: skip
+
         if isinstance(res, Outcome):
             publish.extend(res.publish)
             audit.extend(res.audit)
-            audit.append(AuditEntry(outcome=res.result, detail=where, **base))
+            audit.append(entry(res.result))
             self.stats["delivered"] += 1
             return
         failure = classify(res)
@@ -366,8 +370,7 @@ class Worker:
             hdrs = failure_headers(rec.headers, source=source, failure=failure, exc=res, attempt=attempt,
                                    not_before_ms=nb)  # fmt: skip
             publish.append(Outbound(self.retry_topic, value, rec.key, hdrs))
-            audit.append(AuditEntry(outcome="retried", detail={**where, "attempt": attempt,
-                                                               "error": type(res).__name__}, **base))  # fmt: skip
+            audit.append(entry("retried", attempt=attempt, error=type(res).__name__))
             self.stats["retried"] += 1
             metrics.RETRIED.labels(self.flow.topic).inc()
             return
@@ -382,7 +385,7 @@ class Worker:
             )
             publish.append(Outbound(self.flow.rejection_topic, orjson.dumps(event.model_dump()), rec.key,
                                     out_env.to_headers()))  # fmt: skip
-            audit.append(AuditEntry(outcome="rejected", detail={**where, "code": event.code}, **base))
+            audit.append(entry("rejected", code=event.code))
             self.stats["rejected"] += 1
             metrics.REJECTED.labels(self.flow.topic).inc()
             return
@@ -390,14 +393,15 @@ class Worker:
             failure = Failure.RETRIES_EXHAUSTED
         hdrs = failure_headers(rec.headers, source=source, failure=failure, exc=res, attempt=attempt)
         publish.append(Outbound(self.dlq_topic, value, rec.key, hdrs))
-        audit.append(AuditEntry(outcome="dead_lettered", detail={**where, "reason": failure.value,
-                                                                 "error": type(res).__name__}, **base))  # fmt: skip
+        audit.append(entry("dead_lettered", reason=failure.value, error=type(res).__name__))
         self.stats["dead_lettered"] += 1
         metrics.DEAD_LETTERED.labels(self.flow.topic, failure.value).inc()
         log.warning("dead-lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                    reason=failure.value, error=error_text(res), dossier_code=base["dossier_code"])  # fmt: skip
+                    reason=failure.value, error=error_text(res), dossier_code=subject)  # fmt: skip
 
-    async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]], stop_at: dict[TopicPartition, int]) -> None:
+    async def _commit(
+        self, batch: dict[TopicPartition, list[ConsumerRecord]], stop_at: dict[TopicPartition, int]
+    ) -> None:
         offsets: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
             if tp in stop_at:

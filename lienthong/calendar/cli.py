@@ -46,8 +46,7 @@ def _parse_pause(value: str) -> tuple[datetime, datetime]:
 
 @app.command(
     epilog=(
-        "Example: lienthong calendar due --received 2025-05-09T16:00+07:00 --days 1 "
-        "prints 2025-05-12T16:00:00+07:00"
+        "Example: lienthong calendar due --received 2025-05-09T16:00+07:00 --days 1 prints 2025-05-12T16:00:00+07:00"
     )
 )
 def due(

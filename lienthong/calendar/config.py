@@ -54,9 +54,7 @@ class CalendarConfig:
                 )
             previous_end = end
         if not self.weekend_days <= set(range(_DAYS_IN_WEEK)):
-            raise ValueError(
-                f"CalendarConfig.weekend_days {sorted(self.weekend_days)}: use 0 (Mon) .. 6 (Sun)"
-            )
+            raise ValueError(f"CalendarConfig.weekend_days {sorted(self.weekend_days)}: use 0 (Mon) .. 6 (Sun)")
         if len(self.weekend_days) == _DAYS_IN_WEEK:
             raise ValueError("CalendarConfig.weekend_days covers the whole week; no day would be worked")
 

@@ -70,18 +70,14 @@ def load_overrides(path: str | Path) -> CalendarOverrides:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise OverridesFileError(
-            f"{path}: cannot read the calendar override file ({exc}); check the path"
-        ) from exc
+        raise OverridesFileError(f"{path}: cannot read the calendar override file ({exc}); check the path") from exc
     suffix = path.suffix.lower()
     if suffix == ".json":
         entries = _json_entries(path, text)
     elif suffix in {".yaml", ".yml"}:
         entries = _yaml_entries(path, text)
     else:
-        raise OverridesFileError(
-            f"{path}: unknown override file type {suffix!r}; name it *.json, *.yaml or *.yml"
-        )
+        raise OverridesFileError(f"{path}: unknown override file type {suffix!r}; name it *.json, *.yaml or *.yml")
 
     dates: dict[str, dict[date, int | None]] = {key: {} for key in _KEYS}
     for entry in entries:
@@ -107,9 +103,7 @@ def _parse_date(path: Path, entry: _Entry) -> date:
     location = f"{path}:{entry.line}" if entry.line is not None else str(path)
     label = f"{entry.key}[{entry.index}] = {entry.raw!r}"
     if not isinstance(entry.raw, str) or not _ISO_DATE.fullmatch(entry.raw):
-        raise OverridesFileError(
-            f"{location}: {label} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-02"
-        )
+        raise OverridesFileError(f"{location}: {label} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-02")
     try:
         return date.fromisoformat(entry.raw)
     except ValueError as exc:
@@ -129,9 +123,7 @@ def _json_entries(path: Path, text: str) -> list[_Entry]:
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise OverridesFileError(
-            f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); expected {_EXAMPLE}"
-        ) from exc
+        raise OverridesFileError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); expected {_EXAMPLE}") from exc
     if not isinstance(data, dict):
         raise OverridesFileError(f"{path}: the top level must be an object like {_EXAMPLE}")
     lines = text.splitlines()
@@ -142,13 +134,10 @@ def _json_entries(path: Path, text: str) -> list[_Entry]:
             continue
         if not isinstance(values, list):
             line = _line_of(lines, json.dumps(key))
-            raise OverridesFileError(
-                f"{path}:{line}: {key} must be a list of YYYY-MM-DD dates, got {values!r}"
-            )
+            raise OverridesFileError(f"{path}:{line}: {key} must be a list of YYYY-MM-DD dates, got {values!r}")
         # json keeps no positions; the first line showing the value is where an operator looks.
         entries.extend(
-            _Entry(key, index, value, _line_of(lines, json.dumps(value)))
-            for index, value in enumerate(values)
+            _Entry(key, index, value, _line_of(lines, json.dumps(value))) for index, value in enumerate(values)
         )
     return entries
 
@@ -173,9 +162,7 @@ def _yaml_entries(path: Path, text: str) -> list[_Entry]:
     if root is None:
         return []
     if not isinstance(root, yaml.MappingNode):
-        raise OverridesFileError(
-            f"{path}:{root.start_mark.line + 1}: the top level must be a mapping of lists"
-        )
+        raise OverridesFileError(f"{path}:{root.start_mark.line + 1}: the top level must be a mapping of lists")
     _check_keys(path, [(key.value, key.start_mark.line + 1) for key, _ in root.value])
     entries: list[_Entry] = []
     for key_node, value_node in root.value:

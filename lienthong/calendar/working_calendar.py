@@ -31,9 +31,7 @@ class WorkingCalendar:
     and safe to use from several threads (its only state is a memo of working-day answers).
     """
 
-    def __init__(
-        self, config: CalendarConfig | None = None, overrides: CalendarOverrides | None = None
-    ) -> None:
+    def __init__(self, config: CalendarConfig | None = None, overrides: CalendarOverrides | None = None) -> None:
         self.config = config if config is not None else CalendarConfig()
         """The convention in use."""
         self.overrides = overrides if overrides is not None else CalendarOverrides()
@@ -211,16 +209,12 @@ class WorkingCalendar:
             day += _ONE_DAY
         raise ValueError(f"no working day within {_MAX_DAYS_OFF_IN_A_ROW} days after {target:%Y-%m-%d}")
 
-    def _paused_working_time(
-        self, received: datetime, pauses: Sequence[tuple[datetime, datetime]]
-    ) -> timedelta:
+    def _paused_working_time(self, received: datetime, pauses: Sequence[tuple[datetime, datetime]]) -> timedelta:
         intervals: list[tuple[datetime, datetime]] = []
         for pause_start, pause_end in pauses:
             start, end = self._wall(pause_start), self._wall(pause_end)
             if end < start:
-                raise ValueError(
-                    f"pause ends ({pause_end.isoformat()}) before it starts ({pause_start.isoformat()})"
-                )
+                raise ValueError(f"pause ends ({pause_end.isoformat()}) before it starts ({pause_start.isoformat()})")
             # The clock only runs after receipt, so a pause before it cannot stop it.
             start = max(start, received)
             if end > start:

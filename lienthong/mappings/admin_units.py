@@ -76,9 +76,7 @@ def _read_json(path: Path | None, default_name: str) -> tuple[dict[str, Any], st
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"{where}: not valid JSON ({exc}); fix the file or remove the setting"
-        ) from exc
+        raise ConfigurationError(f"{where}: not valid JSON ({exc}); fix the file or remove the setting") from exc
     if not isinstance(data, dict):
         raise ConfigurationError(f"{where}: expected a JSON object at the top level")
     return data, where
@@ -139,13 +137,9 @@ def load_agency_remap(path: Path | None = None) -> AgencyRemapTable:
     except InvalidIdentifier as exc:
         raise ConfigurationError(f"{where}: 'exact': {exc}") from exc
     for old, new in letters.items():
-        if not all(
-            isinstance(c, str) and len(c) == 3 and c[0].isupper() and c[1:].isdigit() for c in (old, new)
-        ):
+        if not all(isinstance(c, str) and len(c) == 3 and c[0].isupper() and c[1:].isdigit() for c in (old, new)):
             raise ConfigurationError(f'{where}: \'unit_letter_codes\' entries look like "H08": "H21"')
-    return AgencyRemapTable(
-        str(data.get("version", "")), _date_field(data, where), dict(exact), dict(letters)
-    )
+    return AgencyRemapTable(str(data.get("version", "")), _date_field(data, where), dict(exact), dict(letters))
 
 
 @cache

@@ -121,9 +121,7 @@ def chunk(items: Sequence[T], size: int = STEPS_PER_CALL) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def dvcqg_to_dossier(
-    item: Mapping[str, Any], *, steps: Sequence[Mapping[str, Any]] = (), version: int = 0
-) -> Dossier:
+def dvcqg_to_dossier(item: Mapping[str, Any], *, steps: Sequence[Mapping[str, Any]] = (), version: int = 0) -> Dossier:
     """The canonical dossier of a `DongBoHoSoMC` item (and optionally its `CapNhatTienDoHoSoMC` steps).
 
     DVCQG carries no version, tax code or address: `version` is given by the caller, the others are
@@ -159,9 +157,7 @@ def build_request(
         raise MappingError("DVCQG request: no session; log in first")
     items = list(data)
     if service == SERVICE_UPDATE_PROGRESS and len(items) > STEPS_PER_CALL:
-        raise MappingError(
-            f"{service} takes at most {STEPS_PER_CALL} steps per call; split them with chunk()"
-        )
+        raise MappingError(f"{service} takes at most {STEPS_PER_CALL} steps per call; split them with chunk()")
     body: dict[str, Any] = {
         "service": service,
         "session": session,
@@ -222,9 +218,7 @@ def _notice_item(raw: Any) -> NoticeItem:
     )
 
 
-def parse_inbound(
-    body: Mapping[str, Any], *, services: Mapping[str, NoticeKind] = INBOUND_SERVICES
-) -> InboundNotice:
+def parse_inbound(body: Mapping[str, Any], *, services: Mapping[str, NoticeKind] = INBOUND_SERVICES) -> InboundNotice:
     """Read a DVCQG push `{service, isUpdating, data}` into an `InboundNotice`.
 
     `data` is a list of items (a single object is accepted as a list of one). Each item keeps its

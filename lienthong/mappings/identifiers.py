@@ -26,9 +26,7 @@ DOSSIER_SEQUENCE_MAX = 9999
 
 # V1V2V3.Z1Z2.Y1Y2.MX1X2; the 2022 amendment's longer codes are accepted as extra trailing levels.
 _AGENCY_RE = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}(?:\.[0-9A-Z]{1,8})*")
-_DOSSIER_RE = re.compile(
-    r"(?P<agency>[0-9A-Z.]+)-(?P<yy>[0-9]{2})(?P<mm>[0-9]{2})(?P<dd>[0-9]{2})-(?P<seq>[0-9]{4})"
-)
+_DOSSIER_RE = re.compile(r"(?P<agency>[0-9A-Z.]+)-(?P<yy>[0-9]{2})(?P<mm>[0-9]{2})(?P<dd>[0-9]{2})-(?P<seq>[0-9]{4})")
 _PROCEDURE_BASE_RE = re.compile(r"[0-9]\.[0-9]{6}")
 _UNIT_LETTER_CODE_RE = re.compile(r"[A-Z][0-9]{2}")
 _TAX_RE = re.compile(r"[0-9]{10}(?:-?[0-9]{3})?")
@@ -66,13 +64,9 @@ def validate_agency_code(s: str) -> str:
     followed by further dot-separated levels, at most 35 characters.
     """
     if not isinstance(s, str) or _AGENCY_RE.fullmatch(s) is None:
-        raise InvalidIdentifier(
-            f"invalid agency code {_show(s)}: expected V1V2V3.Z1Z2.Y1Y2.MX1X2, e.g. 000.00.12.H52"
-        )
+        raise InvalidIdentifier(f"invalid agency code {_show(s)}: expected V1V2V3.Z1Z2.Y1Y2.MX1X2, e.g. 000.00.12.H52")
     if len(s) > AGENCY_CODE_MAX_LEN:
-        raise InvalidIdentifier(
-            f"invalid agency code {_show(s)}: longer than {AGENCY_CODE_MAX_LEN} characters"
-        )
+        raise InvalidIdentifier(f"invalid agency code {_show(s)}: longer than {AGENCY_CODE_MAX_LEN} characters")
     return s
 
 
@@ -101,8 +95,7 @@ def validate_dossier_code(s: str) -> DossierCode:
     match = _DOSSIER_RE.fullmatch(s) if isinstance(s, str) else None
     if match is None:
         raise InvalidIdentifier(
-            f"invalid dossier code {_show(s)}: expected <agency code>-<YYMMDD>-<NNNN>, "
-            "e.g. 000.00.12.H52-250703-0042"
+            f"invalid dossier code {_show(s)}: expected <agency code>-<YYMMDD>-<NNNN>, e.g. 000.00.12.H52-250703-0042"
         )
     try:
         agency = validate_agency_code(match["agency"])
@@ -251,9 +244,7 @@ class DossierCodeGenerator:
         self._last: dict[tuple[str, date], int] = {}
         for (agency, day), last in (start or {}).items():
             if not 0 <= last <= DOSSIER_SEQUENCE_MAX:
-                raise MappingError(
-                    f"starting sequence for {agency} on {day} must be 0..{DOSSIER_SEQUENCE_MAX}"
-                )
+                raise MappingError(f"starting sequence for {agency} on {day} must be 0..{DOSSIER_SEQUENCE_MAX}")
             self._last[(validate_agency_code(agency), day)] = last
         self._lock = threading.Lock()
 
@@ -264,8 +255,7 @@ class DossierCodeGenerator:
             sequence = self._last.get(key, 0) + 1
             if sequence > DOSSIER_SEQUENCE_MAX:
                 raise MappingError(
-                    f"dossier sequence of {agency_code} on {key[1]} is exhausted "
-                    f"({DOSSIER_SEQUENCE_MAX} codes issued)"
+                    f"dossier sequence of {agency_code} on {key[1]} is exhausted ({DOSSIER_SEQUENCE_MAX} codes issued)"
                 )
             self._last[key] = sequence
         return DossierCode(key[0], key[1], sequence).value

@@ -89,8 +89,7 @@ class IdentifierWire(WireModel):
         length = 12 if self.kind == 1 else 9
         if not (len(self.number) == length and self.number.isascii() and self.number.isdigit()):
             raise InvalidIdentifier(
-                f"SoDinhDanh {mask_identifier(self.number)} must be {length} digits "
-                f"when LoaiDinhDanh = {self.kind}"
+                f"SoDinhDanh {mask_identifier(self.number)} must be {length} digits when LoaiDinhDanh = {self.kind}"
             )
         return self
 
@@ -173,9 +172,7 @@ class ResultWire(WireModel):
 class StepWire(WireModel):
     """`CapNhatTienDoHoSoMC` item (also a `TienTrinhXuLy` item of the one-stop record)."""
 
-    dossier_code: Annotated[WireOptionalText, AfterValidator(_optional_dossier_code)] = Field(
-        None, alias="MaHoSo"
-    )
+    dossier_code: Annotated[WireOptionalText, AfterValidator(_optional_dossier_code)] = Field(None, alias="MaHoSo")
     """Dossier code; optional inside a one-stop record, where it must then equal the dossier's."""
     handler_name: WireText = Field(alias="NguoiXuLy")
     """Official who handled the step (DVCQG: at most 50 characters)."""

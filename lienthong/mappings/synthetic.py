@@ -157,9 +157,7 @@ def _applicant(rng: random.Random, procedure: SyntheticProcedure, online: bool) 
     subject_code = f"DVCQG-{_digits(rng, 9)}" if online else None
     if procedure.subject_type is SubjectType.ENTERPRISE:
         tax_code = f"{rng.choice('0123456789')}{_digits(rng, 9)}"
-        words = (
-            f"{rng.choice(_COMPANY_WORDS)} {rng.choice(MALE_GIVEN)} {rng.choice(('Phát', 'Thịnh', 'Hưng'))}"
-        )
+        words = f"{rng.choice(_COMPANY_WORDS)} {rng.choice(MALE_GIVEN)} {rng.choice(('Phát', 'Thịnh', 'Hưng'))}"
         return Applicant(
             name=f"Công ty TNHH {words}",
             subject_type=SubjectType.ENTERPRISE,

@@ -69,9 +69,7 @@ def parse_dvcqg_time(s: str) -> datetime:
             "(Asia/Ho_Chi_Minh), e.g. 20250703091500"
         )
     try:
-        return datetime(
-            int(s[0:4]), int(s[4:6]), int(s[6:8]), int(s[8:10]), int(s[10:12]), int(s[12:14]), tzinfo=VN_TZ
-        )
+        return datetime(int(s[0:4]), int(s[4:6]), int(s[6:8]), int(s[8:10]), int(s[10:12]), int(s[12:14]), tzinfo=VN_TZ)
     except ValueError as exc:
         raise MappingError(f"invalid DVCQG time {_show(s)}: not a real date and time ({exc})") from exc
 

@@ -59,9 +59,7 @@ async def collect(settings: Settings, topic: str | None, flt: DlqFilter) -> list
     out: list[ConsumerRecord] = []
     for t in dlq_topics(topic):
         try:
-            async for rec in read_topic(settings.bootstrap_servers, t):
-                if flt.matches(rec):
-                    out.append(rec)
+            out.extend([rec async for rec in read_topic(settings.bootstrap_servers, t) if flt.matches(rec)])
         except LookupError:
             continue
     return out

@@ -42,7 +42,7 @@ async def read_topic(
     try:
         parts = consumer.partitions_for_topic(topic)
         if parts is None:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            await consumer._client.force_metadata_update()
             parts = consumer.partitions_for_topic(topic)
         if not parts:
             raise LookupError(f"topic {topic!r} does not exist (create it with `lienthong topics create`)")
@@ -55,7 +55,7 @@ async def read_topic(
         end = await consumer.end_offsets(tps)
         seen = 0
         while True:
-            if not follow and all(await consumer.position(tp) >= end[tp] for tp in tps):
+            if not follow and all([await consumer.position(tp) >= end[tp] for tp in tps]):
                 return
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             for records in batch.values():

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from lienthong.mappings.errors import InvalidIdentifier
 from lienthong.mappings.identifiers import (
@@ -163,9 +171,7 @@ class DossierEventKind(StrEnum):
 
 
 class _Canonical(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", use_attribute_docstrings=True, hide_input_in_errors=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, hide_input_in_errors=True)
 
 
 def _check_tax_code(value: str | None) -> str | None:
@@ -182,7 +188,13 @@ def _check_procedure_code(value: str) -> str:
     return value
 
 
+def _empty_is_absent(value: Any) -> Any:
+    return None if value == "" else value
+
+
 Text = Annotated[str, Field(min_length=1, max_length=500)]
+OptText = Annotated[str | None, BeforeValidator(_empty_is_absent)]
+"""Optional text; an empty string means absent and becomes None (the wire formats cannot tell them apart)."""
 LongText = Annotated[str, Field(min_length=1, max_length=4000)]
 TaxCode = Annotated[str, AfterValidator(_check_tax_code)]
 DossierCodeStr = Annotated[str, AfterValidator(_check_dossier_code)]
@@ -192,13 +204,13 @@ ProcedureCodeStr = Annotated[str, AfterValidator(_check_procedure_code)]
 class Address(_Canonical):
     """A postal address by administrative unit codes (GSO codes, as strings)."""
 
-    province_code: str | None = None
+    province_code: OptText = None
     """Province code, e.g. `52`; old or new generation depending on the date (see `admin_units`)."""
-    district_code: str | None = None
+    district_code: OptText = None
     """District code; only for addresses from before 1 July 2025, when districts were abolished."""
-    commune_code: str | None = None
+    commune_code: OptText = None
     """Commune/ward code."""
-    detail: str | None = Field(None, max_length=500)
+    detail: OptText = Field(None, max_length=500)
     """House number, street, hamlet: the part below the commune."""
 
 
@@ -207,7 +219,7 @@ class ApplicantIdentifier(_Canonical):
 
     kind: IdentifierKind
     """1 = 12-digit personal ID, 2 = old 9-digit ID card."""
-    number: str
+    number: str = Field(repr=False)
     """The digits: 12 for a personal ID, 9 for an old ID card."""
 
     @model_validator(mode="after")
@@ -223,23 +235,23 @@ class ApplicantIdentifier(_Canonical):
 class Applicant(_Canonical):
     """The dossier's owner (chủ hồ sơ)."""
 
-    name: Text
-    """Full name of the person or organisation."""
+    name: Text = Field(repr=False)
+    """Full name of the person or organisation (personal data: hidden from repr)."""
     subject_type: SubjectType
     """1 citizen, 2 enterprise, 3 state agency, 4 other organisation."""
-    subject_code: str | None = None
+    subject_code: OptText = None
     """`MaDoiTuong`: the applicant's code on the portal (e.g. its account for online submissions)."""
-    id_number: str | None = Field(None, max_length=50)
+    id_number: OptText = Field(None, max_length=50, repr=False)
     """`SoGiayToChuHoSo`: number of the identity or registration paper shown."""
-    identifiers: tuple[ApplicantIdentifier, ...] = ()
+    identifiers: tuple[ApplicantIdentifier, ...] = Field((), repr=False)
     """`DinhDanhCHS`: verified identity numbers."""
-    phone: str | None = Field(None, max_length=50)
+    phone: OptText = Field(None, max_length=50, repr=False)
     """Phone number as given; not reformatted."""
-    email: str | None = Field(None, max_length=254)
+    email: OptText = Field(None, max_length=254, repr=False)
     """E-mail address as given; not verified."""
     tax_code: TaxCode | None = None
     """Enterprise tax code (10 or 13 digits, or `NNNNNNNNNN-NNN`); one-stop only, DVCQG does not carry it."""
-    address: Address | None = None
+    address: Address | None = Field(None, repr=False)
     """Applicant's address; one-stop only, DVCQG does not carry it."""
 
 
@@ -248,11 +260,11 @@ class Document(_Canonical):
 
     file_name: Text
     """File name as shown to users."""
-    file_id: str | None = None
+    file_id: OptText = None
     """Id of the file in the one-stop system's store."""
-    component_code: str | None = None
+    component_code: OptText = None
     """Code of the dossier component (thành phần hồ sơ) this file satisfies."""
-    url: str | None = None
+    url: OptText = None
     """Where the file can be downloaded."""
     digitised: bool = False
     """The file was digitised (scanned and signed) at intake."""
@@ -269,7 +281,7 @@ class Fee(_Canonical):
     """Name of the fee or charge."""
     amount_vnd: int = Field(ge=0)
     """Amount in whole Vietnamese dong."""
-    code: str | None = None
+    code: OptText = None
     """Code of the fee in the fee catalogue."""
     collection_method: int | None = None
     """`HinhThucThu` code as the one-stop system sends it (passed through)."""
@@ -286,7 +298,7 @@ class SupplementRequest(_Canonical):
     """What the applicant must supply."""
     requested_at: AwareDatetime
     """When the request was made."""
-    requested_by: str | None = None
+    requested_by: OptText = None
     """Name of the official who asked."""
     fulfilled: bool = False
     """The applicant has supplied what was asked."""
@@ -301,13 +313,13 @@ class ResultDocument(_Canonical):
 
     name: Text
     """Name of the paper, e.g. a licence."""
-    component_code: str | None = None
+    component_code: OptText = None
     """Dossier component code, when the result is also a reusable component."""
-    document_id: str | None = None
+    document_id: OptText = None
     """Id of the paper in the one-stop system."""
-    url: str | None = None
+    url: OptText = None
     """Where the result file can be downloaded."""
-    result_code: str | None = None
+    result_code: OptText = None
     """Code of the result type in the national catalogue."""
 
 
@@ -320,11 +332,11 @@ class ProcessingStep(_Canonical):
     """When the step was done."""
     status: DossierStatus
     """Dossier status after the step."""
-    title: str | None = None
+    title: OptText = None
     """The official's job title."""
-    department: str | None = None
+    department: OptText = None
     """The official's department."""
-    content: str | None = Field(None, max_length=4000)
+    content: OptText = Field(None, max_length=4000)
     """What was done."""
     started_at: AwareDatetime | None = None
     """When the step started."""
@@ -358,9 +370,9 @@ class Dossier(_Canonical):
     version: int = Field(ge=0)
     """Version of this full state; the one-stop system increments it on every change, so an older
     update never overwrites a newer one."""
-    receipt_number: str | None = None
+    receipt_number: OptText = None
     """Receipt number printed for the applicant (`SoBienNhan`)."""
-    summary: str | None = Field(None, max_length=1000)
+    summary: OptText = Field(None, max_length=1000)
     """Summary of the request (`TrichYeuHoSo`), at most 1000 characters."""
     submitted_at: AwareDatetime | None = None
     """When the applicant submitted it."""
@@ -374,7 +386,7 @@ class Dossier(_Canonical):
     """When the result was handed over (`NgayTra`)."""
     refused_at: AwareDatetime | None = None
     """When it was refused at intake (`NgayTuChoi`)."""
-    submission_place: str | None = None
+    submission_place: OptText = None
     """`NoiNopHoSo` code, passed through as sent."""
     has_digitised_components: bool = False
     """At least one component was digitised (`HoSoCoThanhPhanSoHoa`)."""
@@ -432,7 +444,7 @@ class NoticeKind(StrEnum):
 class NoticeAttachment(_Canonical):
     """A file attached to a notice, kept base64-encoded as received."""
 
-    file_name: str | None = None
+    file_name: OptText = None
     """File name."""
     content_base64: str
     """File content, base64."""
@@ -441,11 +453,11 @@ class NoticeAttachment(_Canonical):
 class NoticeItem(_Canonical):
     """One item of a DVCQG push: the fields lienthong reads, plus the item exactly as received."""
 
-    dossier_code: str | None = None
+    dossier_code: OptText = None
     """`MaHoSo` as DVCQG sends it."""
-    procedure_code: str | None = None
+    procedure_code: OptText = None
     """`MaTTHC`."""
-    document_number: str | None = None
+    document_number: OptText = None
     """`SoVanBan`: number of the notice or voucher."""
     submitted_at: AwareDatetime | None = None
     """`NgayNopHoSo`."""

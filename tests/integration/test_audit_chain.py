@@ -84,8 +84,14 @@ async def test_sqlite_triggers_refuse_update_and_delete(sqlite_db: Path) -> None
     [
         (["UPDATE audit_log SET outcome = 'delivered' WHERE seq = 12"], 12),
         (["DELETE FROM audit_log WHERE seq = 17"], 17),
-        (["UPDATE audit_log SET seq = -1 WHERE seq = 5", "UPDATE audit_log SET seq = 5 WHERE seq = 6",
-          "UPDATE audit_log SET seq = 6 WHERE seq = -1"], 5),
+        (
+            [
+                "UPDATE audit_log SET seq = -1 WHERE seq = 5",
+                "UPDATE audit_log SET seq = 5 WHERE seq = 6",
+                "UPDATE audit_log SET seq = 6 WHERE seq = -1",
+            ],
+            5,
+        ),
         (["DELETE FROM audit_log WHERE seq > 25"], 26),
     ],
     ids=["edit-field", "delete-record", "swap-two-records", "truncate-tail"],
@@ -186,8 +192,14 @@ async def test_postgres_insert_only_role_cannot_update(pg_audit: str) -> None:
     [
         (["UPDATE audit_log SET outcome = 'delivered' WHERE seq = 12"], 12),
         (["DELETE FROM audit_log WHERE seq = 17"], 17),
-        (["UPDATE audit_log SET seq = -1 WHERE seq = 5", "UPDATE audit_log SET seq = 5 WHERE seq = 6",
-          "UPDATE audit_log SET seq = 6 WHERE seq = -1"], 5),
+        (
+            [
+                "UPDATE audit_log SET seq = -1 WHERE seq = 5",
+                "UPDATE audit_log SET seq = 5 WHERE seq = 6",
+                "UPDATE audit_log SET seq = 6 WHERE seq = -1",
+            ],
+            5,
+        ),
         (["DELETE FROM audit_log WHERE seq > 25"], 26),
     ],
     ids=["edit-field", "delete-record", "swap-two-records", "truncate-tail"],

@@ -18,7 +18,7 @@ from lienthong.bus.idempotency import IdempotencyStore
 from lienthong.bus.selftest import EVENT_TYPE, SelfTestHandler, make_message
 from lienthong.bus.worker import Flow, Worker
 from lienthong.settings import Settings
-from lienthong.testing import RecordingPeer, consume_all, wait_for
+from lienthong.testing import consume_all, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +100,7 @@ async def test_poison_message_goes_to_dlq_with_original_bytes_and_next_message_i
     await produce(settings, topic, [(poison, env.to_headers(), b"selftest-00000001"), selftest(1)])
     async with running_worker(settings, topic, audit) as worker:
         await wait_for(lambda: worker.stats["delivered"] == 1 and worker.stats["dead_lettered"] == 1)
-        committed = await worker.consumer.committed(next(iter(worker._committed)))  # noqa: SLF001
+        committed = await worker.consumer.committed(next(iter(worker._committed)))
     [dead] = await consume_all(settings.bootstrap_servers, f"{topic}.dlq", expect=1)
     assert dead.value == poison
     headers = dict(dead.headers)

@@ -35,7 +35,7 @@ def start_worker(settings, topic: str, url: str) -> subprocess.Popen[bytes]:
         "from lienthong.app import run_selftest_worker\n"
         "asyncio.run(run_selftest_worker(Settings(), sys.argv[1], sys.argv[2]))\n"
     )
-    return subprocess.Popen([sys.executable, "-c", code, topic, url], env=env)  # noqa: S603
+    return subprocess.Popen([sys.executable, "-c", code, topic, url], env=env)
 
 
 async def test_sigkill_mid_batch_then_restart_loses_nothing_and_doubles_no_effect(settings, topic, peer) -> None:

@@ -118,9 +118,7 @@ class DvcqgSandboxState:
     methods safe to call from a test thread while uvicorn serves from another.
     """
 
-    def __init__(
-        self, config: DvcqgSandboxConfig | None = None, *, clock: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, config: DvcqgSandboxConfig | None = None, *, clock: Callable[[], float] | None = None) -> None:
         """Create an empty portal; ``clock`` returns epoch seconds (inject a fake one in tests)."""
         self.config = config or DvcqgSandboxConfig()
         self.clock = clock or time.time

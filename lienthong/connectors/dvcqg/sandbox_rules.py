@@ -206,9 +206,7 @@ def _identity_number_matches_kind(obj: dict[str, Any], path: str) -> str | None:
     expected = _ID_LENGTH_BY_KIND.get(kind) if kind is not None else None
     if expected is None:
         return f"{path}.LoaiDinhDanh: phải là 1 (căn cước 12 số) hoặc 2 (CMND 9 số)"
-    if not (
-        isinstance(number_, str) and number_.isascii() and number_.isdigit() and len(number_) == expected
-    ):
+    if not (isinstance(number_, str) and number_.isascii() and number_.isdigit() and len(number_) == expected):
         return f"{path}.SoDinhDanh: phải gồm đúng {expected} chữ số khi LoaiDinhDanh = {kind}"
     return None
 
@@ -233,8 +231,7 @@ def dossier_rule(codes: DossierCodeRule, required: tuple[str, ...] = DOSSIER_REQ
         | dict.fromkeys(("TenTepDinhKem", "MaThanhPhanHoSo", "DuongDanTaiTepTin"), text())
     )
     fee = ObjectRule(
-        {"TenPhiLePhi": text(), "Gia": number}
-        | dict.fromkeys(("MaPhiLePhi", "HinhThucThu", "LoaiPhiLePhi"), scalar)
+        {"TenPhiLePhi": text(), "Gia": number} | dict.fromkeys(("MaPhiLePhi", "HinhThucThu", "LoaiPhiLePhi"), scalar)
     )
     supplement = ObjectRule(
         {"HoSoBoSungId": scalar, "NguoiYeuCauBoSung": text(), "NoiDungBoSung": text()}

@@ -81,10 +81,7 @@ def test_classify_prints_the_class(finished: str, expected: str) -> None:
 def test_classify_bad_input_gives_one_line_error_and_exit_code_2() -> None:
     result = runner.invoke(app, ["classify", "--due", "tomorrow", "--finished", "2025-05-12T16:45+07:00"])
     assert result.exit_code == 2
-    assert (
-        result.stderr
-        == "error: --due 'tomorrow' is not an ISO 8601 date-time; write e.g. 2025-05-09T16:00+07:00\n"
-    )
+    assert result.stderr == "error: --due 'tomorrow' is not an ISO 8601 date-time; write e.g. 2025-05-09T16:00+07:00\n"
 
 
 @pytest.mark.parametrize("command", ["due", "classify"])

@@ -145,9 +145,7 @@ def test_pause_extends_a_calendar_day_limit_by_its_working_time(cal: WorkingCale
 
 def test_pause_ending_before_it_starts_is_rejected(cal: WorkingCalendar) -> None:
     with pytest.raises(ValueError, match="before it starts"):
-        cal.due_moment(
-            at("2025-05-12T08:00"), days=1, pauses=[(at("2025-05-13T08:00"), at("2025-05-12T08:00"))]
-        )
+        cal.due_moment(at("2025-05-12T08:00"), days=1, pauses=[(at("2025-05-13T08:00"), at("2025-05-12T08:00"))])
 
 
 @pytest.mark.parametrize(

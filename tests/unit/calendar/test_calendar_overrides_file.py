@@ -40,20 +40,14 @@ def test_missing_key_and_empty_file_mean_no_overrides(tmp_path: Path) -> None:
 
 
 def test_bad_json_date_names_line_key_and_value(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "o.json", '{\n  "extra_days_off": [\n    "2026-01-02",\n    "2026-02-30"\n  ]\n}\n'
-    )
-    with pytest.raises(
-        OverridesFileError, match=r"o\.json:4: extra_days_off\[1\] = '2026-02-30' is not a valid date"
-    ):
+    path = write(tmp_path, "o.json", '{\n  "extra_days_off": [\n    "2026-01-02",\n    "2026-02-30"\n  ]\n}\n')
+    with pytest.raises(OverridesFileError, match=r"o\.json:4: extra_days_off\[1\] = '2026-02-30' is not a valid date"):
         load_overrides(path)
 
 
 def test_bad_yaml_date_names_line_key_and_value(tmp_path: Path) -> None:
     path = write(tmp_path, "o.yaml", "extra_working_days:\n  - 2026-01-10\n  - 10/01/2026\n")
-    with pytest.raises(
-        OverridesFileError, match=r"o\.yaml:3: extra_working_days\[1\] = '10/01/2026' is not a date"
-    ):
+    with pytest.raises(OverridesFileError, match=r"o\.yaml:3: extra_working_days\[1\] = '10/01/2026' is not a date"):
         load_overrides(path)
 
 

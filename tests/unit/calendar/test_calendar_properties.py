@@ -73,9 +73,7 @@ def test_due_is_inside_working_time_on_a_working_day(received: datetime, limit: 
 
 @fast
 @given(moments, work_hours, pause_lists)
-def test_pauses_never_make_due_earlier(
-    received: datetime, hours: int, pauses: list[tuple[datetime, datetime]]
-) -> None:
+def test_pauses_never_make_due_earlier(received: datetime, hours: int, pauses: list[tuple[datetime, datetime]]) -> None:
     assert CAL.due_moment(received, hours=hours, pauses=pauses) >= CAL.due_moment(received, hours=hours)
 
 
@@ -100,6 +98,6 @@ def test_adding_in_two_steps_equals_adding_at_once(received: datetime, a: timede
 def test_working_time_left_plus_elapsed_is_the_whole(start: datetime, end: datetime) -> None:
     start, end = sorted((start, end))
     middle = start + (end - start) / 2
-    assert CAL.working_time_between(start, middle) + CAL.working_time_left(
-        end, middle
-    ) == CAL.working_time_between(start, end)
+    assert CAL.working_time_between(start, middle) + CAL.working_time_left(end, middle) == CAL.working_time_between(
+        start, end
+    )

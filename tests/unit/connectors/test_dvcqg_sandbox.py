@@ -85,9 +85,7 @@ class Portal:
         self.session = response.json().get("session", "")
         return response
 
-    async def call(
-        self, service: str, headers: dict[str, str] | None = None, **fields: Any
-    ) -> httpx.Response:
+    async def call(self, service: str, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
         body = {"service": service, "session": self.session, "madonvi": UNIT, **fields}
         return await self.client.post("/", json=body, headers=HEADERS if headers is None else headers)
 
@@ -259,9 +257,7 @@ async def test_an_agency_code_longer_than_35_characters_is_refused(portal: Porta
     assert body["message"].startswith("data[0].MaHoSo: mã cơ quan dài quá 35")
 
 
-@pytest.mark.parametrize(
-    "bad_date", ["2025070308300", "2025-07-03 08:30", "20250230083000", "20250703246000"]
-)
+@pytest.mark.parametrize("bad_date", ["2025070308300", "2025-07-03 08:30", "20250230083000", "20250703246000"])
 async def test_a_date_not_in_yyyymmddhhmmss_or_not_real_is_refused(portal: Portal, bad_date: str) -> None:
     body = await portal.create(dossier(NgayHenTra=bad_date))
     assert body["error_code"] == -1
