@@ -214,16 +214,16 @@ def _notice_item(raw: Any) -> NoticeItem:
         tax_code=wire.tax_code,
         enterprise_address=None if address is None else Address.model_validate(dict(address)),
         attachments=tuple(NoticeAttachment.model_validate(dict(a)) for a in wire.attachments),
-        raw=dict(raw),
+        raw={key: value for key, value in raw.items() if key != ATTACHMENTS_FIELD},
     )
 
 
 def parse_inbound(body: Mapping[str, Any], *, services: Mapping[str, NoticeKind] = INBOUND_SERVICES) -> InboundNotice:
     """Read a DVCQG push `{service, isUpdating, data}` into an `InboundNotice`.
 
-    `data` is a list of items (a single object is accepted as a list of one). Each item keeps its
-    raw form beside the fields lienthong reads. Raises `MappingError` for an unknown service or a
-    malformed item, naming the item's index and field.
+    `data` is a list of items (a single object is accepted as a list of one). Each item keeps its raw
+    form beside the fields lienthong reads, except the attachments, which are held once, typed.
+    Raises `MappingError` for an unknown service or a malformed item, naming the item's index and field.
     """
     if not isinstance(body, Mapping):
         raise MappingError("inbound push: the body must be a JSON object")

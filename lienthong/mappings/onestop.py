@@ -33,9 +33,10 @@ from pydantic import (
     model_validator,
 )
 
+from lienthong.mappings.dvcqg import ATTACHMENT_CONTENT_FIELD, ATTACHMENT_NAME_FIELD, ATTACHMENTS_FIELD
 from lienthong.mappings.errors import MappingError
 from lienthong.mappings.records import OnestopDossierWire, dossier_to_onestop_wire, wire_to_dossier
-from lienthong.schemas.dossier import DossierEvent, DossierEventKind, InboundNotice
+from lienthong.schemas.dossier import DossierEvent, DossierEventKind, InboundNotice, NoticeItem
 
 EVENT_TYPES: tuple[str, ...] = tuple(f"dossier.{kind.value}" for kind in DossierEventKind)
 """The one-stop event types, `dossier.<canonical kind>`."""
@@ -193,11 +194,21 @@ def notice_to_onestop(n: InboundNotice) -> dict[str, Any]:
     """The body delivered to the one-stop REST API for a DVCQG push.
 
     Same shape as DVCQG's push, so a one-stop system that already reads DVCQG pushes needs nothing
-    new: `{service, kind, isUpdating?, data: [items as received]}`. `kind` names what the service
-    carries (`land_tax_notice`, ...); `isUpdating` is left out when DVCQG did not send it.
+    new: `{service, kind, isUpdating?, data: [items as received]}`, attachments under `TepDinhKem`.
+    `kind` names what the service carries (`land_tax_notice`, ...); `isUpdating` is left out when
+    DVCQG did not send it.
     """
     body: dict[str, Any] = {"service": n.service, "kind": n.kind.value}
     if n.is_updating is not None:
         body["isUpdating"] = "True" if n.is_updating else "False"
-    body["data"] = [dict(item.raw) for item in n.items]
+    body["data"] = [_notice_item_body(item) for item in n.items]
+    return body
+
+
+def _notice_item_body(item: NoticeItem) -> dict[str, Any]:
+    body = dict(item.raw)
+    if item.attachments:
+        body[ATTACHMENTS_FIELD] = [
+            {ATTACHMENT_NAME_FIELD: a.file_name, ATTACHMENT_CONTENT_FIELD: a.content_base64} for a in item.attachments
+        ]
     return body

@@ -10,10 +10,11 @@ known ones are checked (`lienthong.mappings.wire` conventions).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from lienthong.mappings.errors import InvalidIdentifier, MappingError
 from lienthong.mappings.identifiers import mask_identifier, validate_dossier_code, validate_procedure_code
@@ -39,6 +40,16 @@ from lienthong.schemas.dossier import (
     ResultDocument,
     SupplementRequest,
 )
+
+SUMMARY_MAX = 1000
+"""The reference's limit on `TrichYeuHoSo`."""
+
+
+def _empty_is_absent(value: object) -> object:
+    return None if value == "" else value
+
+
+WireOptionalSummary = Annotated[Annotated[str, Field(max_length=SUMMARY_MAX)] | None, BeforeValidator(_empty_is_absent)]
 
 HANDLER_NAME_MAX = 50
 """DVCQG's limit on `NguoiXuLy`; longer names are cut."""
@@ -223,7 +234,7 @@ class DossierWire(WireModel):
     """Number of the applicant's identity or registration paper."""
     identifiers: list[IdentifierWire] = Field(default_factory=list, alias="DinhDanhCHS")
     """Applicant's identity numbers."""
-    summary: Annotated[WireOptionalText, Field(max_length=1000)] = Field(None, alias="TrichYeuHoSo")
+    summary: WireOptionalSummary = Field(None, alias="TrichYeuHoSo")
     """Summary, at most 1000 characters."""
     submitted_at: WireOptionalTime = Field(None, alias="NgayNopHoSo")
     """Submitted."""
@@ -305,7 +316,11 @@ def describe(exc: ValidationError) -> str:
 
 def step_to_wire(code: str, step: ProcessingStep) -> StepWire:
     """A canonical step as a `CapNhatTienDoHoSoMC` item of dossier `code`; the handler name is cut to 50."""
-    values = dict(step) | {"dossier_code": code, "handler_name": step.handler_name[:HANDLER_NAME_MAX]}
+    name = step.handler_name
+    if len(name) > HANDLER_NAME_MAX:
+        # Compose first so a cut never separates a Vietnamese letter from its tone mark.
+        name = unicodedata.normalize("NFC", name)[:HANDLER_NAME_MAX]
+    values = dict(step) | {"dossier_code": code, "handler_name": name}
     return StepWire.model_validate(values)
 
 
@@ -325,7 +340,8 @@ def dossier_to_onestop_wire(d: Dossier) -> OnestopDossierWire:
     """The one-stop record of a canonical dossier (steps, tax code and address included)."""
     address = d.applicant.address
     values = _wire_values(d) | {
-        "steps": [dict(step) for step in d.steps],
+        # Full handler names: the 50-character cut is DVCQG's rule, not the one-stop system's.
+        "steps": [dict(step) | {"dossier_code": d.code} for step in d.steps],
         "tax_code": d.applicant.tax_code,
         "address": None if address is None else dict(address),
     }

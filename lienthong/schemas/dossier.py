@@ -192,9 +192,11 @@ def _empty_is_absent(value: Any) -> Any:
     return None if value == "" else value
 
 
-Text = Annotated[str, Field(min_length=1, max_length=500)]
-OptText = Annotated[str | None, BeforeValidator(_empty_is_absent)]
-"""Optional text; an empty string means absent and becomes None (the wire formats cannot tell them apart)."""
+Text = Annotated[str, Field(min_length=1, max_length=1000)]
+# Optional text: an empty string means absent and becomes None (the wire formats cannot tell them apart).
+OptText = Annotated[Annotated[str, Field(max_length=4000)] | None, BeforeValidator(_empty_is_absent)]
+OptShortText = Annotated[Annotated[str, Field(max_length=255)] | None, BeforeValidator(_empty_is_absent)]
+OptSummary = Annotated[Annotated[str, Field(max_length=1000)] | None, BeforeValidator(_empty_is_absent)]
 LongText = Annotated[str, Field(min_length=1, max_length=4000)]
 TaxCode = Annotated[str, AfterValidator(_check_tax_code)]
 DossierCodeStr = Annotated[str, AfterValidator(_check_dossier_code)]
@@ -210,7 +212,7 @@ class Address(_Canonical):
     """District code; only for addresses from before 1 July 2025, when districts were abolished."""
     commune_code: OptText = None
     """Commune/ward code."""
-    detail: OptText = Field(None, max_length=500)
+    detail: OptShortText = None
     """House number, street, hamlet: the part below the commune."""
 
 
@@ -241,13 +243,13 @@ class Applicant(_Canonical):
     """1 citizen, 2 enterprise, 3 state agency, 4 other organisation."""
     subject_code: OptText = None
     """`MaDoiTuong`: the applicant's code on the portal (e.g. its account for online submissions)."""
-    id_number: OptText = Field(None, max_length=50, repr=False)
+    id_number: OptShortText = Field(None, repr=False)
     """`SoGiayToChuHoSo`: number of the identity or registration paper shown."""
     identifiers: tuple[ApplicantIdentifier, ...] = Field((), repr=False)
     """`DinhDanhCHS`: verified identity numbers."""
-    phone: OptText = Field(None, max_length=50, repr=False)
+    phone: OptShortText = Field(None, repr=False)
     """Phone number as given; not reformatted."""
-    email: OptText = Field(None, max_length=254, repr=False)
+    email: OptShortText = Field(None, repr=False)
     """E-mail address as given; not verified."""
     tax_code: TaxCode | None = None
     """Enterprise tax code (10 or 13 digits, or `NNNNNNNNNN-NNN`); one-stop only, DVCQG does not carry it."""
@@ -336,7 +338,7 @@ class ProcessingStep(_Canonical):
     """The official's job title."""
     department: OptText = None
     """The official's department."""
-    content: OptText = Field(None, max_length=4000)
+    content: OptText = None
     """What was done."""
     started_at: AwareDatetime | None = None
     """When the step started."""
@@ -372,7 +374,7 @@ class Dossier(_Canonical):
     update never overwrites a newer one."""
     receipt_number: OptText = None
     """Receipt number printed for the applicant (`SoBienNhan`)."""
-    summary: OptText = Field(None, max_length=1000)
+    summary: OptSummary = None
     """Summary of the request (`TrichYeuHoSo`), at most 1000 characters."""
     submitted_at: AwareDatetime | None = None
     """When the applicant submitted it."""
@@ -468,7 +470,8 @@ class NoticeItem(_Canonical):
     attachments: tuple[NoticeAttachment, ...] = ()
     """Attached files."""
     raw: dict[str, Any]
-    """The item as received, for fields lienthong does not interpret."""
+    """The item as received, for fields lienthong does not interpret; attachments are only in
+    `attachments`, so their content is carried once."""
 
 
 class InboundNotice(_Canonical):

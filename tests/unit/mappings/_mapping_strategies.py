@@ -103,16 +103,20 @@ results = st.builds(
     ResultDocument, name=text, component_code=optional_text, document_id=optional_text, url=optional_text,
     result_code=optional_text,
 )  # fmt: skip
-steps = st.builds(
-    ProcessingStep,
-    handler_name=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=50),
-    processed_at=moments, status=st.sampled_from(DossierStatus), title=optional_text,
-    department=optional_text, content=optional_text, started_at=optional_moments, due_at=optional_moments,
-)  # fmt: skip
+
+
+def steps(max_handler_name: int = 50) -> st.SearchStrategy[ProcessingStep]:
+    """Processing steps; DVCQG keeps 50 characters of a handler name, the one-stop system 255."""
+    return st.builds(
+        ProcessingStep,
+        handler_name=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=max_handler_name),
+        processed_at=moments, status=st.sampled_from(DossierStatus), title=optional_text,
+        department=optional_text, content=optional_text, started_at=optional_moments, due_at=optional_moments,
+    )  # fmt: skip
 
 
 @st.composite
-def dossiers(draw: st.DrawFn, *, min_steps: int = 0) -> Dossier:
+def dossiers(draw: st.DrawFn, *, min_steps: int = 0, max_handler_name: int = 50) -> Dossier:
     """Any valid canonical dossier."""
     return Dossier(
         code=draw(dossier_codes()),
@@ -143,7 +147,7 @@ def dossiers(draw: st.DrawFn, *, min_steps: int = 0) -> Dossier:
         fees=tuple(draw(st.lists(fees, max_size=2))),
         supplements=tuple(draw(st.lists(supplements, max_size=2))),
         results=tuple(draw(st.lists(results, max_size=2))),
-        steps=tuple(draw(st.lists(steps, min_size=min_steps, max_size=3))),
+        steps=tuple(draw(st.lists(steps(max_handler_name), min_size=min_steps, max_size=3))),
     )
 
 
@@ -157,5 +161,5 @@ def dossier_events(draw: st.DrawFn) -> DossierEvent:
         kind=kind,
         occurred_at=occurred_at,
         source=draw(st.sampled_from(["onestop", "motcua-h52"])),
-        dossier=draw(dossiers(min_steps=1 if kind is DossierEventKind.STEP_ADDED else 0)),
+        dossier=draw(dossiers(min_steps=1 if kind is DossierEventKind.STEP_ADDED else 0, max_handler_name=255)),
     )
