@@ -358,7 +358,7 @@ def run(
     selftest_peer: Annotated[str | None, typer.Option(help="URL the self-test flow POSTs effects to.")] = None,
     bootstrap: Bootstrap = None,
 ) -> None:
-    """Run workers (and the HTTP API) until interrupted (SIGINT/SIGTERM finish the batch, then stop)."""
+    """Run workers until SIGINT/SIGTERM (each finishes its batch and commits). `lienthong api` serves HTTP."""
     from lienthong.app import run_workers
 
     s = _settings(bootstrap_servers=bootstrap)

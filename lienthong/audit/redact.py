@@ -27,13 +27,15 @@ SENSITIVE_KEYS: frozenset[str] = frozenset(
 # 12-digit personal ID / 9-digit old ID card, not inside a longer digit run (dossier codes, amounts).
 _ID_RE = re.compile(r"(?<!\d)(\d{9}|\d{12})(?!\d)")
 # Vietnamese mobile/landline: 0 or +84 then 9 digits (spaces/dots allowed between groups).
-_PHONE_RE = re.compile(r"(?<![\d+])(?:\+84|0)(?:[ .]?\d){9}(?!\d)")
+_PHONE_RE = re.compile(r"(?<![\d+])(?:\+84|0)(?:[ .\-]?\d){9}(?!\d)")
 MASK = "***"
 
 
 def mask_value(value: str) -> str:
-    """Mask a known personal value, keeping only its length class and last two characters."""
-    if len(value) <= 4:
+    """Mask a known personal value. Numbers keep their last two digits (enough to tell two apart in a
+    log); anything else (a name, an address) is masked whole."""
+    digits = value.replace(" ", "").replace(".", "").replace("-", "").lstrip("+")
+    if len(value) <= 4 or not digits.isdecimal():
         return MASK
     return f"{MASK}{value[-2:]}"
 
@@ -44,16 +46,17 @@ def mask_text(text: str) -> str:
     return _ID_RE.sub(lambda m: mask_value(m.group(0)), text)
 
 
-def redact(obj: Any, *, _key: str = "") -> Any:
-    """A copy of `obj` (JSON-like) with personal data masked; structure and other values unchanged."""
+def redact(obj: Any, *, _sensitive: bool = False) -> Any:
+    """A copy of `obj` (JSON-like) with personal data masked; structure and other values unchanged.
+
+    Everything below a sensitive key is masked, however deeply nested (an address object, a list of IDs).
+    """
     if isinstance(obj, Mapping):
-        return {k: redact(v, _key=str(k)) for k, v in obj.items()}
+        return {k: redact(v, _sensitive=_sensitive or str(k).lower() in SENSITIVE_KEYS) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [redact(v, _key=_key) for v in obj]
+        return [redact(v, _sensitive=_sensitive) for v in obj]
     if isinstance(obj, str):
-        if _key.lower() in SENSITIVE_KEYS:
-            return mask_value(obj)
-        return mask_text(obj)
-    if isinstance(obj, int) and _key.lower() in SENSITIVE_KEYS:
+        return mask_value(obj) if _sensitive else mask_text(obj)
+    if isinstance(obj, int | float) and not isinstance(obj, bool) and _sensitive:
         return MASK
     return obj

@@ -229,6 +229,8 @@ class PostgresAuditStore:
 
         self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
         async with self._pool.acquire() as conn:
+            if await conn.fetchval("SELECT to_regclass('audit_anchor') IS NOT NULL"):
+                return  # schema in place: an insert-only role must not (and need not) run DDL
             await conn.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})")
             try:
                 await conn.execute(_SQL_TABLES)

@@ -70,6 +70,9 @@ class Envelope:
     def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> Envelope:
         """Parse the envelope of a record; a record without the CloudEvents core is a PermanentError."""
         h = dict(headers)
+        nulls = [k for k, v in h.items() if v is None and k in _FIELD_OF]
+        if nulls:
+            raise PermanentError(f"envelope header(s) with a null value: {', '.join(nulls)}")
         missing = [k for k in _REQUIRED if k not in h]
         if missing:
             raise PermanentError(f"not a CloudEvents record: missing header(s) {', '.join(missing)}")

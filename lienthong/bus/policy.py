@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from pydantic import ValidationError
+
 from lienthong.audit.redact import mask_text
 from lienthong.errors import BusinessRejection, PermanentError, TransientError
 
@@ -54,7 +56,7 @@ class RetrySchedule:
 
     def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
         """Delay before retry round `attempt` (1-based): uniform in [cap/2, cap], cap = base*2^(n-1)."""
-        cap = min(self.max_s, self.base_s * (2 ** (attempt - 1)))
+        cap = min(self.max_s, self.base_s * (2 ** min(attempt - 1, 60)))
         return float(cap / 2 + (rng or random).random() * cap / 2)
 
 
@@ -65,11 +67,20 @@ def original_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, by
 
 def bookkeeping(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     """lienthong's bookkeeping headers as text."""
-    return {k: v.decode(errors="replace") for k, v in headers if k.startswith(LT_PREFIX)}
+    return {k: (v or b"").decode(errors="replace") for k, v in headers if k.startswith(LT_PREFIX)}
 
 
 def error_text(exc: BaseException, limit: int = 500) -> str:
-    """An exception's message, personal data masked, bounded in length."""
+    """An exception's message, personal data masked, bounded in length.
+
+    Validation errors quote the offending input (a name cannot be found by pattern), so for them only
+    the locations and messages are kept.
+    """
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False, include_url=False)
+        ]
+        return mask_text("; ".join(parts))[:limit]
     return mask_text(str(exc))[:limit]
 
 
@@ -121,10 +132,10 @@ def failure_headers(
 def attempt_of(headers: Iterable[tuple[str, bytes]]) -> int:
     """How many retry-topic rounds the record has been through (0 for a fresh record)."""
     value = bookkeeping(headers).get("lt_attempt", "0")
-    return int(value) if value.isdigit() else 0
+    return int(value) if value.isascii() and value.isdecimal() else 0
 
 
 def not_before_ms(headers: Iterable[tuple[str, bytes]]) -> int:
     """The retry record's not-before time (epoch ms), 0 when none."""
     value = bookkeeping(headers).get("lt_not_before", "0")
-    return int(value) if value.isdigit() else 0
+    return int(value) if value.isascii() and value.isdecimal() else 0

@@ -207,7 +207,7 @@ def asyncapi_document(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
             "bindings": {
                 "kafka": {
                     "topic": spec.name,
-                    "partitions": spec.partitions,
+                    **({"partitions": spec.partitions} if spec.partitions else {}),
                     "topicConfiguration": {"retention.ms": spec.retention_ms},
                 }
             },

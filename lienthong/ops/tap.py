@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,14 +21,19 @@ def record_view(rec: ConsumerRecord, *, reveal: bool = False) -> dict[str, Any]:
         if not reveal:
             payload = redact(payload)
     except orjson.JSONDecodeError:
-        payload = {"_undecodable_base64": base64.b64encode(raw[:4096]).decode()}
+        # Not JSON: raw bytes may hold personal data, so show only its size and digest unless revealed.
+        payload = (
+            {"_undecodable_base64": base64.b64encode(raw[:4096]).decode()}
+            if reveal
+            else {"_undecodable_bytes": len(raw), "_sha256": hashlib.sha256(raw).hexdigest()}
+        )
     return {
         "topic": rec.topic,
         "partition": rec.partition,
         "offset": rec.offset,
         "timestamp_ms": rec.timestamp,
         "key": (rec.key or b"").decode(errors="replace"),
-        "headers": {k: v.decode(errors="replace") for k, v in rec.headers},
+        "headers": {k: (v or b"").decode(errors="replace") for k, v in rec.headers},
         "value": payload,
     }
 

@@ -23,12 +23,14 @@ LIENTHONG_SERVICES = ("lienthong-init", "lienthong-worker", "lienthong-api")
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return loaded
 
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, Any]:
-    return compose["services"]
+    found: dict[str, Any] = compose["services"]
+    return found
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -37,10 +39,6 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(env, list):
         return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
-
-
-def kafka_env(services: dict[str, Any], name: str) -> dict[str, str]:
-    return environment(services[name])
 
 
 def listener_addresses(listeners: str) -> dict[str, str]:
@@ -69,35 +67,35 @@ def test_compose_defines_three_kafka_nodes_postgres_and_the_lienthong_services(s
 def test_kafka_nodes_run_apache_kafka_4_1_1_as_combined_kraft_nodes(services: dict[str, Any]) -> None:
     for name in KAFKA_SERVICES:
         assert services[name]["image"] == "apache/kafka:4.1.1"
-        assert kafka_env(services, name)["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert environment(services[name])["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
 
 def test_kafka_node_ids_are_one_to_three(services: dict[str, Any]) -> None:
-    ids = sorted(int(kafka_env(services, name)["KAFKA_NODE_ID"]) for name in KAFKA_SERVICES)
+    ids = sorted(int(environment(services[name])["KAFKA_NODE_ID"]) for name in KAFKA_SERVICES)
     assert ids == [1, 2, 3]
 
 
 def test_kafka_nodes_share_one_voters_list_naming_all_three(services: dict[str, Any]) -> None:
-    voters = {kafka_env(services, name)["KAFKA_CONTROLLER_QUORUM_VOTERS"] for name in KAFKA_SERVICES}
+    voters = {environment(services[name])["KAFKA_CONTROLLER_QUORUM_VOTERS"] for name in KAFKA_SERVICES}
     assert len(voters) == 1
     named = dict(v.split("@", 1) for v in voters.pop().split(","))
     for name in KAFKA_SERVICES:
-        node_id = kafka_env(services, name)["KAFKA_NODE_ID"]
+        node_id = environment(services[name])["KAFKA_NODE_ID"]
         host, _, port = named[node_id].rpartition(":")
         assert host == name
-        controller = listener_addresses(kafka_env(services, name)["KAFKA_LISTENERS"])["CONTROLLER"]
+        controller = listener_addresses(environment(services[name])["KAFKA_LISTENERS"])["CONTROLLER"]
         assert controller.endswith(f":{port}")
 
 
 def test_kafka_nodes_share_one_cluster_id(services: dict[str, Any]) -> None:
-    ids = {kafka_env(services, name)["CLUSTER_ID"] for name in KAFKA_SERVICES}
+    ids = {environment(services[name])["CLUSTER_ID"] for name in KAFKA_SERVICES}
     assert len(ids) == 1
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", ids.pop())
 
 
 def test_kafka_nodes_have_an_internal_and_an_external_listener(services: dict[str, Any]) -> None:
     for name in KAFKA_SERVICES:
-        env = kafka_env(services, name)
+        env = environment(services[name])
         advertised = listener_addresses(env["KAFKA_ADVERTISED_LISTENERS"])
         internal = env["KAFKA_INTER_BROKER_LISTENER_NAME"]
         assert advertised[internal].startswith(f"{name}:")
@@ -109,7 +107,7 @@ def test_kafka_nodes_have_an_internal_and_an_external_listener(services: dict[st
 
 def test_kafka_replicates_every_partition_three_times_with_two_in_sync(services: dict[str, Any]) -> None:
     for name in KAFKA_SERVICES:
-        env = kafka_env(services, name)
+        env = environment(services[name])
         assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
@@ -118,7 +116,7 @@ def test_kafka_replicates_every_partition_three_times_with_two_in_sync(services:
 
 def test_kafka_does_not_create_topics_on_first_use(services: dict[str, Any]) -> None:
     for name in KAFKA_SERVICES:
-        assert kafka_env(services, name)["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+        assert environment(services[name])["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
 def test_postgres_is_version_15_with_a_volume_and_a_healthcheck(services: dict[str, Any]) -> None:
@@ -181,7 +179,7 @@ def test_api_publishes_the_port_it_listens_on(services: dict[str, Any], monkeypa
 def test_bootstrap_servers_are_the_kafka_internal_listeners(services: dict[str, Any], name: str) -> None:
     internal = set()
     for node in KAFKA_SERVICES:
-        env = kafka_env(services, node)
+        env = environment(services[node])
         internal.add(listener_addresses(env["KAFKA_ADVERTISED_LISTENERS"])[env["KAFKA_INTER_BROKER_LISTENER_NAME"]])
     bootstrap = environment(services[name])["LIENTHONG_BOOTSTRAP_SERVERS"]
     assert set(bootstrap.split(",")) == internal

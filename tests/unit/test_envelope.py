@@ -81,11 +81,6 @@ def test_non_utf8_envelope_header_is_a_permanent_error() -> None:
         Envelope.from_headers(headers)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: Kafka allows null header values (aiokafka yields None); from_headers calls None.decode()",
-)
 def test_null_envelope_header_is_a_permanent_error() -> None:
     headers = [*without(full_envelope().to_headers(), "ce_id"), ("ce_id", None)]
     with pytest.raises(PermanentError, match="ce_id"):
