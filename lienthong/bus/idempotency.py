@@ -66,7 +66,7 @@ class IdempotencyStore:
             return {}
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(effects.c.key, effects.c.result).where(effects.c.key.in_(wanted)))
-            return dict(rows.tuples().all())
+            return {row[0]: row[1] for row in rows}
 
     async def put_many(self, scope: str, results: dict[str, str]) -> None:
         """Store results; a key stored already keeps its first result."""
