@@ -100,7 +100,10 @@ async def test_poison_message_goes_to_dlq_with_original_bytes_and_next_message_i
     await produce(settings, topic, [(poison, env.to_headers(), b"selftest-00000001"), selftest(1)])
     async with running_worker(settings, topic, audit) as worker:
         await wait_for(lambda: worker.stats["delivered"] == 1 and worker.stats["dead_lettered"] == 1)
-        committed = await worker.consumer.committed(next(iter(worker._committed)))
+        # Both records share a key, so a partition: its committed offset must move past both.
+        await wait_for(lambda: 2 in worker._committed.values(), what="offset commit past both records")
+        [tp] = worker._committed
+        committed = await worker.consumer.committed(tp)
     [dead] = await consume_all(settings.bootstrap_servers, f"{topic}.dlq", expect=1)
     assert dead.value == poison
     headers = dict(dead.headers)
