@@ -32,6 +32,26 @@ async def fill(writer: AuditWriter, n: int) -> None:
         await writer.append([entry(i) for i in range(start, min(n, start + 9) + 1)])
 
 
+# Each way of tampering, and the first record verification must name.
+TAMPERING = pytest.mark.parametrize(
+    ("sql", "broken"),
+    [
+        (["UPDATE audit_log SET outcome = 'delivered' WHERE seq = 12"], 12),
+        (["DELETE FROM audit_log WHERE seq = 17"], 17),
+        (
+            [
+                "UPDATE audit_log SET seq = -1 WHERE seq = 5",
+                "UPDATE audit_log SET seq = 5 WHERE seq = 6",
+                "UPDATE audit_log SET seq = 6 WHERE seq = -1",
+            ],
+            5,
+        ),
+        (["DELETE FROM audit_log WHERE seq > 25"], 26),
+    ],
+    ids=["edit-field", "delete-record", "swap-two-records", "truncate-tail"],
+)
+
+
 # -- SQLite -------------------------------------------------------------------------------------------
 
 
@@ -79,23 +99,7 @@ async def test_sqlite_triggers_refuse_update_and_delete(sqlite_db: Path) -> None
         conn.execute("DELETE FROM audit_log WHERE seq = 3")
 
 
-@pytest.mark.parametrize(
-    ("sql", "broken"),
-    [
-        (["UPDATE audit_log SET outcome = 'delivered' WHERE seq = 12"], 12),
-        (["DELETE FROM audit_log WHERE seq = 17"], 17),
-        (
-            [
-                "UPDATE audit_log SET seq = -1 WHERE seq = 5",
-                "UPDATE audit_log SET seq = 5 WHERE seq = 6",
-                "UPDATE audit_log SET seq = 6 WHERE seq = -1",
-            ],
-            5,
-        ),
-        (["DELETE FROM audit_log WHERE seq > 25"], 26),
-    ],
-    ids=["edit-field", "delete-record", "swap-two-records", "truncate-tail"],
-)
+@TAMPERING
 async def test_sqlite_tampering_is_detected_and_the_first_broken_record_named(
     sqlite_db: Path, sql: list[str], broken: int
 ) -> None:
@@ -187,23 +191,7 @@ async def test_postgres_insert_only_role_cannot_update(pg_audit: str) -> None:
         await conn.close()
 
 
-@pytest.mark.parametrize(
-    ("sql", "broken"),
-    [
-        (["UPDATE audit_log SET outcome = 'delivered' WHERE seq = 12"], 12),
-        (["DELETE FROM audit_log WHERE seq = 17"], 17),
-        (
-            [
-                "UPDATE audit_log SET seq = -1 WHERE seq = 5",
-                "UPDATE audit_log SET seq = 5 WHERE seq = 6",
-                "UPDATE audit_log SET seq = 6 WHERE seq = -1",
-            ],
-            5,
-        ),
-        (["DELETE FROM audit_log WHERE seq > 25"], 26),
-    ],
-    ids=["edit-field", "delete-record", "swap-two-records", "truncate-tail"],
-)
+@TAMPERING
 async def test_postgres_tampering_is_detected_and_the_first_broken_record_named(
     pg_audit: str, sql: list[str], broken: int
 ) -> None:
