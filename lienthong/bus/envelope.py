@@ -9,7 +9,6 @@ can read a lienthong record.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -84,16 +83,19 @@ class Envelope:
             raise PermanentError(f"unsupported CloudEvents specversion {get['ce_specversion']!r}")
         return cls(**{_FIELD_OF[k]: v for k, v in get.items() if k != "ce_specversion"})
 
-    def caused(self, *, type: str, source: str, subject: str | None = None) -> Envelope:
-        """A new event caused by this one: new id and time, same correlation and trace."""
-        return replace(
-            self,
-            id=new_id(),
-            type=type,
-            source=source,
-            subject=self.subject if subject is None else subject,
-            time=now_rfc3339(),
-            causation_id=self.id,
+    def caused(self, *, type: str, source: str, subject: str | None = None, id: str = "") -> Envelope:
+        """A new event caused by this one: a new (or the given) id and time, same correlation and trace."""
+        return Envelope(
+            id or new_id(),
+            source,
+            type,
+            self.subject if subject is None else subject,
+            now_rfc3339(),
+            self.correlation_id,
+            self.id,
+            self.mapping_version,
+            self.traceparent,
+            self.content_type,
         )
 
     def redriven(self) -> Envelope:
@@ -117,8 +119,12 @@ _FIELD_OF = {
 
 
 def new_id() -> str:
-    """A new event id (UUID4 text)."""
-    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+    """A new event id (UUID4 text), formatted directly: one is made for every record on the hot path."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def now_rfc3339() -> str:

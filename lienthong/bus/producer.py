@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,5 +46,5 @@ async def publish_all(producer: AIOKafkaProducer, records: Sequence[Outbound]) -
         return
     futures: list[Any] = [await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
     await asyncio.gather(*futures)
-    for r in records:
-        PRODUCED.labels(r.topic).inc()
+    for topic, n in Counter(r.topic for r in records).items():
+        PRODUCED.labels(topic).inc(n)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import replace
 
 import httpx
 import orjson
@@ -121,9 +120,8 @@ class SelfTestHandler:
 
     def _outcome(self, msg: Inbound, m: SelfTestMessage, effect: object) -> Outcome:
         out = MappedMessage(ma=m.id, so_thu_tu=m.seq, noi_dung=m.body, do_dai=len(m.body))
-        env = replace(
-            msg.envelope.caused(type=OUT_EVENT_TYPE, source="/lienthong/selftest"),
-            id=derived_id(msg.envelope.id, "mapped"),
+        env = msg.envelope.caused(
+            type=OUT_EVENT_TYPE, source="/lienthong/selftest", id=derived_id(msg.envelope.id, "mapped")
         )
         value = orjson.dumps(out.model_dump())
         audit = []
