@@ -391,7 +391,7 @@ def demo(
 
     Without --bootstrap it starts (or reuses) the embedded Kafka broker on port 9092.
     """
-    from lienthong.demo import run_demo
+    from lienthong.demo import run_selftest_demo as run_demo
 
     s = _settings(bootstrap_servers=bootstrap, state_dir=state_dir)
     try:

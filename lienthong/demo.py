@@ -6,6 +6,8 @@ import asyncio
 import logging
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,37 @@ from lienthong.settings import Settings
 from lienthong.testing import RecordingPeer, ServedApp
 
 
-async def run_demo(
+@asynccontextmanager
+async def embedded_broker(settings: Settings, *, use_embedded: bool, console: Console) -> AsyncIterator[Settings]:
+    """Settings pointing at a broker: the given bootstrap, a running embedded one, or one started here
+    (and stopped on exit)."""
+    if not use_embedded:
+        yield settings
+        return
+    found = EmbeddedKafka(settings.state_dir, version=settings.kafka_version)
+    kafka: EmbeddedKafka | None = None
+    if any(alive for _, alive, _ in found.status()):
+        bootstrap = found.bootstrap  # someone's `lienthong broker start`: use it, leave it running
+    else:
+        kafka = found
+        with console.status("starting the embedded Kafka broker (first run fetches it from Maven Central)..."):
+            bootstrap = kafka.start()
+    try:
+        yield settings.model_copy(update={"bootstrap_servers": bootstrap})
+    finally:
+        if kafka is not None:
+            with console.status("stopping the embedded Kafka broker..."):
+                kafka.stop()
+
+
+def quiet_logs(console: Console) -> None:
+    """Demo logging: errors only; group-coordinator start-up chatter of a fresh group is not news."""
+    configure_logging("console" if console.is_terminal else "json", "ERROR")
+    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.CRITICAL)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+async def run_selftest_demo(
     settings: Settings,
     *,
     use_embedded: bool,
@@ -36,26 +68,10 @@ async def run_demo(
     console: Console,
 ) -> dict[str, Any]:
     """Drive `messages` self-test records (5% failing transiently, one poison) and summarise."""
-    configure_logging("console" if console.is_terminal else "json", "ERROR")
-    # Group-coordinator start-up chatter of a fresh consumer group is not news in a demo.
-    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.CRITICAL)
+    quiet_logs(console)
     started = time.monotonic()
-    kafka: EmbeddedKafka | None = None
-    if use_embedded:
-        kafka = EmbeddedKafka(settings.state_dir, version=settings.kafka_version)
-        if any(alive for _, alive, _ in kafka.status()):
-            kafka = None  # someone's broker from `lienthong broker start`: use it, leave it running
-            bootstrap = EmbeddedKafka(settings.state_dir).bootstrap
-        else:
-            with console.status("starting the embedded Kafka broker (first run fetches it from Maven Central)..."):
-                bootstrap = kafka.start()
-        settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
-    try:
-        return await _drive(settings, audit_db=audit_db, messages=messages, console=console, started=started)
-    finally:
-        if kafka is not None:
-            with console.status("stopping the embedded Kafka broker..."):
-                kafka.stop()
+    async with embedded_broker(settings, use_embedded=use_embedded, console=console) as s:
+        return await _drive(s, audit_db=audit_db, messages=messages, console=console, started=started)
 
 
 async def _drive(

@@ -18,23 +18,41 @@ class BusPublisher:
     so an inbound route can answer 202 knowing nothing will be lost.
     """
 
-    def __init__(self, settings: Settings, audit: AuditWriter, producer: AIOKafkaProducer | None = None) -> None:
+    def __init__(
+        self, settings: Settings, audit: AuditWriter | None = None, producer: AIOKafkaProducer | None = None
+    ) -> None:
         self.settings = settings
-        self.audit = audit
+        self._audit = audit
+        self._own_audit = audit is None
         self._own = producer is None
         self.producer = producer or make_producer(settings)
         self.started = False
 
+    @property
+    def audit(self) -> AuditWriter:
+        """The audit writer (opened by `start()` when none was given)."""
+        if self._audit is None:
+            raise RuntimeError("BusPublisher is not started")
+        return self._audit
+
     async def start(self) -> None:
-        """Connect the producer."""
+        """Connect the producer (and open the audit store named by the settings, if none was given)."""
+        if self._audit is None:
+            s = self.settings
+            self._audit = await AuditWriter.from_dsn(
+                s.resolved_audit_dsn(), batch_max=s.audit_batch_max, encryption_key=s.audit_encryption_key
+            )
         if self._own:
             await self.producer.start()
         self.started = True
 
     async def close(self) -> None:
-        """Flush and close."""
+        """Flush and close what this publisher opened."""
         if self._own:
             await self.producer.stop()
+        if self._own_audit and self._audit is not None:
+            await self._audit.close()
+            self._audit = None
         self.started = False
 
     async def publish(
