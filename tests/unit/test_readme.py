@@ -1,0 +1,22 @@
+"""The README keeps its promises: the two commands first, every setting documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lienthong.settings import Settings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_opens_with_make_demo_and_make_test() -> None:
+    head = "\n".join(README.splitlines()[:8])
+    assert "make demo" in head
+    assert "make test" in head
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    missing = [
+        f"LIENTHONG_{name.upper()}" for name in Settings.model_fields if f"LIENTHONG_{name.upper()}" not in README
+    ]
+    assert missing == []
