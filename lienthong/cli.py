@@ -19,6 +19,7 @@ from rich.table import Table
 
 from lienthong.calendar.cli import app as calendar_app
 from lienthong.errors import ConfigurationError
+from lienthong.kpi.cli import app as report_app
 from lienthong.settings import Settings, settings_markdown_table
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(calendar_app, name="calendar", help="Working-time calendar: due moments and on-time classification.")
+app.add_typer(report_app, name="report", help="KPIs per agency, field and channel; overdue dossiers.")
 
 out = Console()
 err = Console(stderr=True)

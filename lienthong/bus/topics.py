@@ -94,8 +94,8 @@ CATALOGUE: dict[str, TopicSpec] = {
         TopicSpec(
             "dossier.alerts",
             key="dossier code (MaHoSo)",
-            description="SLA alerts: one working day left, and overdue.",
-            payload="lienthong.schemas.dossier.DossierEvent",
+            description="SLA alerts: one working day left, and overdue (published by the SLA watch).",
+            payload="lienthong.kpi.sla.SlaAlert",
             event_types=("vn.gov.lienthong.dossier.due_soon.v1", "vn.gov.lienthong.dossier.overdue.v1"),
             companions=False,
         ),
