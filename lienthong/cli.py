@@ -383,22 +383,31 @@ def api(
 def demo(
     bootstrap: Bootstrap = None,
     audit_db: Annotated[Path | None, typer.Option(help="SQLite audit file (default: a fresh one per run).")] = None,
-    messages: Annotated[int, typer.Option(help="How many messages to drive through the bus.")] = 300,
+    dossiers: Annotated[int, typer.Option(help="Synthetic dossiers whose lifecycles are driven through.")] = 2000,
+    selftest: Annotated[bool, typer.Option("--selftest", help="Run the bus self-test instead (300 messages).")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object on the last line.")
     ] = False,
     state_dir: StateDir = None,
 ) -> None:
-    """Start everything on loopback and drive a scripted workload through the bus, then verify the audit chain.
+    """Start everything on loopback, drive dossier lifecycles one-stop → DVCQG (with a DVCQG outage),
+    then print delivery counts, the KPI table and the audit verification.
 
     Without --bootstrap it starts (or reuses) the embedded Kafka broker on port 9092.
+    Example: lienthong demo --dossiers 500 --json
     """
-    from lienthong.demo import run_selftest_demo as run_demo
+    from lienthong.demo import run_selftest_demo
+    from lienthong.dossier_demo import run_dossier_demo
 
     s = _settings(bootstrap_servers=bootstrap, state_dir=state_dir)
+    console = err if as_json else out
+    embedded = bootstrap is None
     try:
-        summary = asyncio.run(run_demo(s, use_embedded=bootstrap is None, audit_db=audit_db, messages=messages,
-                                       console=err if as_json else out))  # fmt: skip
+        if selftest:
+            run = run_selftest_demo(s, use_embedded=embedded, audit_db=audit_db, messages=300, console=console)
+        else:
+            run = run_dossier_demo(s, use_embedded=embedded, audit_db=audit_db, dossiers=dossiers, console=console)
+        summary = asyncio.run(run)
     except ConfigurationError as exc:
         raise _fail(str(exc)) from exc
     if as_json:

@@ -1,0 +1,670 @@
+"""A simulator of the provincial one-stop system, for tests, the demo and benchmarks.
+
+Two halves, as the real system has two faces towards lienthong:
+
+- **The REST API lienthong delivers to** (`create_onestop_sandbox`): `POST /api/notices` with an
+  `Idempotency-Key` header and the JSON of `notice_to_onestop`. A new key is stored and answered
+  `{"accepted": true, "id": ...}`; a repeated key gets its first answer again and changes nothing.
+  Missing key or a malformed body: HTTP 400. Fault controls and inspection under `/_sandbox/`
+  (loopback only), as in the DVCQG sandbox: `POST /_sandbox/<control>` calls the
+  `OnestopSandboxState` method of that name (`down`, `slow`, `fail_next`, `reject_next`, `reset`)
+  with the JSON body as keyword arguments; `GET /_sandbox/notices` and `/_sandbox/stats` inspect.
+- **The system of record** (`OnestopSimulator`): N synthetic dossiers moved through realistic
+  lifecycles, each step a new version with a new processing step, emitted as webhook bodies
+  (`OnestopDossierEventIn` JSON) and posted to lienthong by `drive()`.
+
+Online dossiers start at status 1 (submitted, not accepted). DVCQG requires `NgayTiepNhan` and
+`NgayHenTra`, which a dossier only has once accepted, so by default the simulator emits a dossier from
+status 2 on: its status-1 state stays in the system of record, the acceptance is its first event
+(`dossier.created`), and a dossier refused or withdrawn before intake (1 -> 3, 1 -> 7) is never
+emitted. `emit_submitted=True` emits those states too (DVCQG then refuses them for lack of
+`NgayTiepNhan`: a way to exercise business rejections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import Response
+
+from lienthong.mappings.onestop import canonical_to_onestop
+from lienthong.mappings.synthetic import (
+    FAMILY_NAMES,
+    FEMALE_GIVEN,
+    FEMALE_MIDDLE,
+    MALE_GIVEN,
+    MALE_MIDDLE,
+    add_working_days,
+    synthetic_dossier,
+)
+from lienthong.mappings.wire import VN_TZ
+from lienthong.schemas.dossier import (
+    Dossier,
+    DossierEvent,
+    DossierEventKind,
+    DossierStatus,
+    ProcessingStep,
+    ResultDocument,
+    SupplementRequest,
+)
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})  # testclient: Starlette's
+
+
+# The REST API -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedNotice:
+    """A notice the simulated system accepted."""
+
+    key: str
+    """The `Idempotency-Key` it came with."""
+    body: dict[str, Any]
+    """The JSON body as received."""
+    received_at: float
+    """Epoch seconds of its first arrival."""
+
+
+class OnestopSandboxState:
+    """The simulated API: accepted notices by key, fault switches and counters.
+
+    `serve` never awaits, so a call is atomic on the event loop; a lock also makes the controls safe
+    from a test thread while uvicorn serves from another.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+        """An empty system; `clock` returns epoch seconds."""
+        self.clock = clock or time.time
+        self._lock = threading.Lock()
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self.notices: dict[str, ReceivedNotice] = {}
+        self._replies: dict[str, dict[str, Any]] = {}
+        self.calls = 0
+        self.duplicates = 0
+        self.refused = 0
+        self.served_5xx = 0
+        self.down = False
+        self.latency_ms = 0
+        self._fail = (0, 500)
+        self._reject = (0, "")
+
+    # Fault controls (also POST /_sandbox/<name> with these keyword arguments as JSON) --------------
+
+    def set_down(self, down: bool = True) -> None:
+        """While down, every call answers HTTP 503."""
+        with self._lock:
+            self.down = bool(down)
+
+    def set_latency(self, latency_ms: int) -> None:
+        """Delay every call by `latency_ms` milliseconds (0 turns it off)."""
+        if not isinstance(latency_ms, int) or latency_ms < 0:
+            raise ValueError("latency_ms must be an integer >= 0")
+        with self._lock:
+            self.latency_ms = latency_ms
+
+    def fail_next(self, n: int, status: int = 500) -> None:
+        """Answer the next `n` calls with HTTP `status` (5xx or 429), storing nothing."""
+        if (
+            not isinstance(n, int)
+            or n < 0
+            or not isinstance(status, int)
+            or not (status == 429 or 500 <= status <= 599)
+        ):
+            raise ValueError("n must be an integer >= 0 and status 429 or 5xx")
+        with self._lock:
+            self._fail = (n, status)
+
+    def reject_next(self, n: int, reason: str = "Thông báo không hợp lệ (mô phỏng)") -> None:
+        """Refuse the next `n` new notices: HTTP 200 `{"accepted": false, "reason"}`; the refusal is
+        the key's answer from then on, like any first answer."""
+        if not isinstance(n, int) or n < 0:
+            raise ValueError("n must be an integer >= 0")
+        with self._lock:
+            self._reject = (n, str(reason))
+
+    def reset(self) -> None:
+        """Drop every notice, counter and fault switch."""
+        with self._lock:
+            self._init_state()
+
+    # Protocol -------------------------------------------------------------------------------------
+
+    def serve(self, key: str | None, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Answer one `POST /api/notices` (HTTP status, JSON body); added latency is the caller's."""
+        with self._lock:
+            self.calls += 1
+            if self.down:
+                self.served_5xx += 1
+                return 503, {"accepted": False, "reason": "Hệ thống đang bảo trì (sandbox down)"}
+            remaining, status = self._fail
+            if remaining:
+                self._fail = (remaining - 1, status)
+                self.served_5xx += status >= 500
+                return status, {"accepted": False, "reason": f"Lỗi máy chủ mô phỏng (HTTP {status})"}
+            if not key:
+                return 400, {"accepted": False, "reason": "Idempotency-Key header is required"}
+            if key in self._replies:
+                self.duplicates += 1
+                return 200, self._replies[key]
+            problem, body = _read_notice(raw)
+            if body is None:
+                return 400, {"accepted": False, "reason": problem}
+            reject_n, reason = self._reject
+            if reject_n:
+                self._reject = (reject_n - 1, reason)
+                self.refused += 1
+                reply: dict[str, Any] = {"accepted": False, "reason": reason, "code": "REFUSED"}
+            else:
+                self.notices[key] = ReceivedNotice(key, body, self.clock())
+                reply = {"accepted": True, "id": f"TB-{len(self.notices):06d}"}
+            self._replies[key] = reply
+            return 200, reply
+
+    def stats_json(self) -> dict[str, Any]:
+        """Counters and fault switches, as `GET /_sandbox/stats` shows them."""
+        return {
+            "notices": len(self.notices),
+            "calls": self.calls,
+            "duplicates": self.duplicates,
+            "refused": self.refused,
+            "served_5xx": self.served_5xx,
+            "down": self.down,
+            "latency_ms": self.latency_ms,
+            "fail_next": {"n": self._fail[0], "status": self._fail[1]},
+            "reject_next": self._reject[0],
+        }
+
+
+def _read_notice(raw: bytes) -> tuple[str, dict[str, Any] | None]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return "the body is not JSON", None
+    if not isinstance(body, dict):
+        return "the body must be a JSON object", None
+    if not isinstance(body.get("service"), str) or not isinstance(body.get("kind"), str):
+        return "service and kind must be strings", None
+    data = body.get("data")
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        return "data must be a list of objects", None
+    return "", body
+
+
+def sandbox_state(app: FastAPI) -> OnestopSandboxState:
+    """The state behind an app made by `create_onestop_sandbox`."""
+    state: OnestopSandboxState = app.state.onestop_sandbox
+    return state
+
+
+def create_onestop_sandbox(state: OnestopSandboxState | None = None, *, controls_loopback_only: bool = True) -> FastAPI:
+    """The simulated one-stop REST API as an ASGI app; reach its state with `sandbox_state`.
+
+    Never mount it in the hub.
+    """
+    system = state or OnestopSandboxState()
+    app = FastAPI(title="One-stop system sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
+    app.state.onestop_sandbox = system
+
+    async def notices(request: Request) -> Response:
+        raw = await request.body()
+        if system.latency_ms:
+            await asyncio.sleep(system.latency_ms / 1000)
+        status, body = system.serve(request.headers.get("idempotency-key"), raw)
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+    app.add_route("/api/notices", notices, methods=["POST"], include_in_schema=False)
+
+    def loopback_only(request: Request) -> None:
+        host = request.client.host if request.client is not None else None
+        if controls_loopback_only and host not in _LOOPBACK_HOSTS:
+            raise HTTPException(403, "sandbox controls answer loopback clients only")
+
+    controls = APIRouter(prefix="/_sandbox", dependencies=[Depends(loopback_only)])
+    actions: dict[str, Callable[..., None]] = {
+        "down": system.set_down,
+        "slow": system.set_latency,
+        "fail_next": system.fail_next,
+        "reject_next": system.reject_next,
+        "reset": system.reset,
+    }
+
+    @controls.post("/{action}")
+    async def control(action: str, request: Request) -> dict[str, Any]:
+        """Call the state method named by `action` with the JSON body as keyword arguments."""
+        method = actions.get(action)
+        if method is None:
+            raise HTTPException(404, f"unknown control; one of {sorted(actions)}")
+        raw = await request.body()
+        try:
+            kwargs = orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(422, f"body is not JSON: {exc}") from exc
+        if not isinstance(kwargs, dict):
+            raise HTTPException(422, "body must be a JSON object of keyword arguments")
+        try:
+            method(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return system.stats_json()
+
+    @controls.get("/notices")
+    async def received() -> Response:
+        view = {n.key: {"body": n.body, "received_at": n.received_at} for n in list(system.notices.values())}
+        return Response(orjson.dumps(view), media_type="application/json")
+
+    @controls.get("/stats")
+    async def stats() -> dict[str, Any]:
+        return system.stats_json()
+
+    app.include_router(controls)
+    return app
+
+
+# The system of record -----------------------------------------------------------------------------
+
+_S = DossierStatus
+DEFAULT_START = datetime(2025, 7, 7, tzinfo=VN_TZ)
+"""A Monday after the 2025 merger: the default first receipt day (fixed, so a seed reproduces times)."""
+DEFAULT_AGENCIES: tuple[str, ...] = ("000.00.12.H52", "000.20.31.H52", "000.21.32.H52")
+"""Receiving units of the synthetic dossiers: a provincial centre and two communes."""
+
+_AT_COUNTER: tuple[tuple[tuple[int, ...], float], ...] = (
+    ((2, 4, 9, 10), 0.46),
+    ((2, 4, 4, 9, 10), 0.12),  # transferred between departments while processing
+    ((2, 4, 5, 4, 9, 10), 0.12),  # supplement requested
+    ((2, 4, 6, 4, 9, 10), 0.08),  # payment requested, then processing resumes
+    ((2, 4, 6, 9, 10), 0.05),  # payment as the last step (land-use fees)
+    ((2, 9, 10), 0.07),  # settled on the spot
+    ((2, 4, 7), 0.04),  # withdrawn
+    ((2, 4, 5, 7), 0.03),  # withdrawn instead of supplementing
+    ((2, 4, 8), 0.03),  # processing stopped
+)
+_ONLINE: tuple[tuple[tuple[int, ...], float], ...] = (
+    *(((1, *plan), weight * 0.9) for plan, weight in _AT_COUNTER),
+    ((1, 3), 0.08),  # refused at intake
+    ((1, 7), 0.02),  # withdrawn before intake
+)
+
+
+def _officer(rng: random.Random) -> str:
+    """A fake official's name (the one-stop desk and the specialist departments)."""
+    female = rng.random() < 0.5
+    middle, given = (FEMALE_MIDDLE, FEMALE_GIVEN) if female else (MALE_MIDDLE, MALE_GIVEN)
+    return f"{rng.choice(FAMILY_NAMES)} {rng.choice(middle)} {rng.choice(given)}"
+
+
+_STEP_CONTENT: Mapping[int, str] = {
+    1: "Nộp hồ sơ trực tuyến",
+    2: "Tiếp nhận hồ sơ",
+    3: "Từ chối tiếp nhận: hồ sơ không đủ thành phần",
+    4: "Chuyển xử lý",
+    5: "Yêu cầu bổ sung giấy tờ",
+    6: "Yêu cầu thực hiện nghĩa vụ tài chính",
+    7: "Công dân yêu cầu rút hồ sơ",
+    8: "Dừng xử lý",
+    9: "Đã xử lý xong, chờ trả kết quả",
+    10: "Đã trả kết quả",
+}
+
+
+@dataclass(slots=True)
+class _Track:
+    """One dossier in the system of record and what is left of its lifecycle."""
+
+    dossier: Dossier
+    plan: list[int]
+    """Statuses still to come; the first is the current one until announced."""
+    accepted: Dossier | None
+    """Online dossiers: the state at acceptance (receipt and due dates), applied on 1 -> 2."""
+    late: bool
+    clock: datetime
+    officers: tuple[str, ...]
+    announced: bool = False
+    emitted: bool = False
+    paused_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class DriveReport:
+    """What `OnestopSimulator.drive` sent and how lienthong answered."""
+
+    sent: int = 0
+    """Events answered by lienthong (any answer but a transport failure)."""
+    accepted: int = 0
+    """Answered 202 (published)."""
+    duplicates: int = 0
+    """Answered 200 duplicate."""
+    refused: int = 0
+    """Answered 4xx; `errors` keeps the first few answers."""
+    failed: int = 0
+    """Still failing (5xx or no connection) after every attempt."""
+    seconds: float = 0.0
+    """Wall time of the drive."""
+    errors: list[str] = field(default_factory=list)
+    """First answers of refused or failed events (at most 20)."""
+
+
+class OnestopSimulator:
+    """The one-stop system of record of `dossiers` synthetic dossiers, deterministic for a seed.
+
+    Each emitted event is the full state after one step, with `version` one higher and one more
+    processing step; statuses follow `can_transition`. Pauses (5, 6) move the due date back by the
+    paused time and record the change as a supplement item (`NgayHenTraTruoc`/`NgayHenTraMoi`);
+    `late_share` of the dossiers finish after their due date.
+    """
+
+    def __init__(
+        self,
+        dossiers: int = 100,
+        *,
+        seed: int = 0,
+        start: datetime = DEFAULT_START,
+        agency_codes: Sequence[str] = DEFAULT_AGENCIES,
+        online_share: float = 0.35,
+        late_share: float = 0.08,
+        per_day: int = 400,
+        emit_submitted: bool = False,
+        run_id: str | None = None,
+    ) -> None:
+        """`dossiers` are received from `start` on, `per_day` per working day, at `agency_codes`.
+
+        Event ids are `evt-<run_id>-<dossier code>-v<version>`; `run_id` defaults to `s<seed>`. Dossier
+        codes depend on `start` and the order only, so two runs with the same `start` share codes: give
+        a hub that kept state from an earlier run (idempotency store, DVCQG versions) a new `start`.
+        """
+        if dossiers < 0 or per_day < 1 or start.tzinfo is None:
+            raise ValueError("dossiers >= 0, per_day >= 1 and an aware start are required")
+        self.rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by seed; not security
+        self.emit_submitted = emit_submitted
+        self.run_id = f"s{seed}" if run_id is None else run_id
+        self._tracks: dict[str, _Track] = {}
+        sequences: dict[tuple[str, int], int] = {}
+        for i in range(dossiers):
+            day = add_working_days(start, i // per_day)
+            received = day.replace(hour=7, minute=30, second=0, microsecond=0) + timedelta(
+                seconds=self.rng.randint(0, 9 * 3600)
+            )
+            agency = self.rng.choice(agency_codes)
+            seq = sequences[(agency, i // per_day)] = sequences.get((agency, i // per_day), 0) + 1
+            online = self.rng.random() < online_share
+            track = self._new_track(received, agency, seq, online, late_share)
+            self._tracks[track.dossier.code] = track
+        self._active = list(self._tracks)
+
+    def _new_track(self, received: datetime, agency: str, seq: int, online: bool, late_share: float) -> _Track:
+        rng = self.rng
+        channel = "online" if online else rng.choice(("counter",) * 9 + ("post",))
+        d = synthetic_dossier(rng, agency_code=agency, received_at=received, seq=seq, channel=channel)
+        plans = _ONLINE if online else _AT_COUNTER
+        plan = list(rng.choices([p for p, _ in plans], weights=[w for _, w in plans])[0])
+        officers = (d.steps[0].handler_name, _officer(rng), _officer(rng))
+        if not online:
+            return _Track(d, plan, None, rng.random() < late_share, received, officers)
+        submitted = d.submitted_at or received
+        initial = d.model_copy(update={"status": _S.SUBMITTED, "received_at": None, "due_at": None, "steps": ()})
+        return _Track(initial, plan, d, rng.random() < late_share, submitted, officers)
+
+    # Inspection -------------------------------------------------------------------------------------
+
+    @property
+    def codes(self) -> list[str]:
+        """Every dossier code, in creation order."""
+        return list(self._tracks)
+
+    def latest(self, code: str) -> Dossier:
+        """The system of record's current state of dossier `code` (after every event emitted so far)."""
+        return self._tracks[code].dossier
+
+    @property
+    def emitted_codes(self) -> list[str]:
+        """Codes of the dossiers emitted at least once (the ones DVCQG should hold after a drive)."""
+        return [code for code, track in self._tracks.items() if track.emitted]
+
+    def pending_events(self) -> int:
+        """Events still to be emitted if the simulation runs to the end."""
+        return sum(self._pending(track) for track in self._tracks.values())
+
+    def _pending(self, track: _Track) -> int:
+        # Before the announcement, plan[0] is the initial state: announcing it is an event too.
+        accepted, count = track.dossier.received_at is not None, 0
+        for status in track.plan:
+            accepted = accepted or status == _S.ACCEPTED
+            count += self.emit_submitted or accepted
+        return count
+
+    # Generation -------------------------------------------------------------------------------------
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Webhook bodies (`OnestopDossierEventIn` JSON) until every lifecycle ends.
+
+        Dossiers interleave at random (seeded); one dossier's events come in version order.
+        """
+        while self._active:
+            i = self.rng.randrange(len(self._active))
+            track = self._tracks[self._active[i]]
+            event = self._step(track)
+            if not track.plan:
+                self._active[i] = self._active[-1]
+                self._active.pop()
+            if event is not None:
+                track.emitted = True
+                yield canonical_to_onestop(event)
+
+    def _step(self, track: _Track) -> DossierEvent | None:
+        """Advance one step; the event to emit, or None for a state that is not emitted."""
+        d = track.dossier
+        if not track.announced:
+            track.announced = True
+            track.plan.pop(0)
+            return self._event(track, DossierEventKind.CREATED) if self._emits(d) else None
+        new = _S(track.plan.pop(0))
+        at = self._when(track, new)
+        changes = self._changes(track, new, at)
+        step = ProcessingStep(
+            handler_name=track.officers[d.version % len(track.officers)],
+            title="Chuyên viên" if new in (_S.PROCESSING, _S.FINISHED) else "Công chức Bộ phận Một cửa",
+            processed_at=at,
+            status=new,
+            department="Bộ phận Tiếp nhận và Trả kết quả" if new in (_S.ACCEPTED, _S.RETURNED) else "Phòng chuyên môn",
+            content=_STEP_CONTENT[new],
+            started_at=track.clock,
+        )
+        base = track.accepted if new is _S.ACCEPTED and track.accepted is not None else d
+        steps = base.steps if base is not d else (*d.steps, step)
+        track.dossier = base.model_copy(update={**changes, "status": new, "version": d.version + 1, "steps": steps})
+        track.clock = at
+        if not self._emits(track.dossier):
+            return None
+        first = not track.emitted
+        kind = DossierEventKind.STATUS_CHANGED if new != d.status else DossierEventKind.STEP_ADDED
+        return self._event(track, DossierEventKind.CREATED if first else kind)
+
+    def _emits(self, d: Dossier) -> bool:
+        # DVCQG requires NgayTiepNhan: by default a dossier is emitted only once accepted.
+        return self.emit_submitted or d.received_at is not None
+
+    def _event(self, track: _Track, kind: DossierEventKind) -> DossierEvent:
+        d = track.dossier
+        return DossierEvent(
+            event_id=f"evt-{self.run_id}-{d.code}-v{d.version:04d}",
+            kind=kind,
+            occurred_at=track.clock,
+            source="onestop",
+            dossier=d,
+        )
+
+    def _later(self, at: datetime, low_s: int, high_s: int) -> datetime:
+        return at + timedelta(seconds=self.rng.randint(low_s, high_s))
+
+    def _when(self, track: _Track, new: DossierStatus) -> datetime:
+        """The time of the step into `new`: inside the time left before the due date, or after it
+        for a late dossier's finish; pauses last one to five days."""
+        d, now, hour = track.dossier, track.clock, 3600
+        if new is _S.ACCEPTED and track.accepted is not None:
+            return track.accepted.received_at or self._later(now, hour, 6 * hour)
+        if d.status in (_S.SUPPLEMENT_REQUESTED, _S.PAYMENT_REQUESTED):
+            return self._later(now, 24 * hour, 5 * 24 * hour)
+        left = (d.due_at - now).total_seconds() if d.due_at is not None else 0
+        if new is _S.FINISHED and d.due_at is not None:
+            if track.late or left < 2 * hour:
+                return self._later(max(now, d.due_at), 2 * hour, 3 * 24 * hour)
+            return self._later(now, hour, int(left * 0.9))
+        if new in (_S.RETURNED, _S.REFUSED, _S.WITHDRAWN, _S.STOPPED) or left < 4 * hour:
+            return self._later(now, 10 * 60, 2 * 24 * hour if new is _S.RETURNED else 4 * hour)
+        return self._later(now, 10 * 60, int(left * 0.25))
+
+    def _changes(self, track: _Track, new: DossierStatus, at: datetime) -> dict[str, Any]:
+        """The dossier fields a step into `new` changes, besides status, version and steps."""
+        d = track.dossier
+        changes: dict[str, Any] = {}
+        if d.status in (_S.SUPPLEMENT_REQUESTED, _S.PAYMENT_REQUESTED) and new in (_S.PROCESSING, _S.FINISHED):
+            changes = self._resumed(track, at)
+        if new is _S.REFUSED:
+            changes["refused_at"] = at
+        elif new is _S.FINISHED:
+            result = ResultDocument(
+                name=f"Kết quả: {d.procedure_name}",
+                document_id=f"KQ-{d.code}",
+                url=f"https://motcua.example.gov.vn/ket-qua/{d.code}",
+            )
+            changes |= {"finished_at": at, "results": (result,)}
+        elif new is _S.RETURNED:
+            changes["returned_at"] = at
+        elif new in (_S.SUPPLEMENT_REQUESTED, _S.PAYMENT_REQUESTED):
+            track.paused_at = at
+            if new is _S.SUPPLEMENT_REQUESTED:
+                request = SupplementRequest(
+                    id=f"BS-{d.code}-{len(d.supplements) + 1}",
+                    content="Bổ sung bản sao giấy tờ chứng minh còn thiếu",
+                    requested_at=at,
+                    requested_by=track.officers[0],
+                )
+                changes["supplements"] = (*d.supplements, request)
+        return changes
+
+    def _resumed(self, track: _Track, at: datetime) -> dict[str, Any]:
+        """The due date moved back by the pause, reported as a supplement item (REFERENCE 3)."""
+        d, paused_at = track.dossier, track.paused_at
+        if paused_at is None or d.due_at is None:
+            return {}
+        track.paused_at = None
+        new_due = d.due_at + (at - paused_at)
+        supplements = list(d.supplements)
+        if d.status is _S.SUPPLEMENT_REQUESTED and supplements:
+            supplements[-1] = supplements[-1].model_copy(
+                update={"fulfilled": True, "previous_due_at": d.due_at, "new_due_at": new_due}
+            )
+        else:
+            supplements.append(
+                SupplementRequest(
+                    id=f"BS-{d.code}-{len(supplements) + 1}",
+                    content="Tạm dừng chờ thực hiện nghĩa vụ tài chính; điều chỉnh ngày hẹn trả",
+                    requested_at=paused_at,
+                    fulfilled=True,
+                    previous_due_at=d.due_at,
+                    new_due_at=new_due,
+                )
+            )
+        return {"due_at": new_due, "supplements": tuple(supplements)}
+
+    # Driving lienthong --------------------------------------------------------------------------------
+
+    async def drive(
+        self,
+        webhook_url: str,
+        client: httpx.AsyncClient,
+        *,
+        events: int | None = None,
+        concurrency: int = 16,
+        on_progress: Callable[[DriveReport], None] | None = None,
+        attempts: int = 5,
+    ) -> DriveReport:
+        """POST the next `events` events (all when None) to lienthong's webhook and report.
+
+        `concurrency` lanes post in parallel; a dossier always uses the same lane, so its events
+        arrive in version order. A 5xx, 429 or connection failure is retried (`attempts` in all,
+        backing off), as the real system's outbox would. Authentication and other headers come from
+        `client` (e.g. `httpx.AsyncClient(headers={"Authorization": "Bearer ..."})`).
+        """
+        report = DriveReport()
+        began = time.monotonic()
+        lanes: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(maxsize=64) for _ in range(max(1, concurrency))]
+        lane_of = {code: i % len(lanes) for i, code in enumerate(self._tracks)}
+
+        async def lane(queue: asyncio.Queue[bytes | None]) -> None:
+            while (body := await queue.get()) is not None:
+                await self._post(webhook_url, client, body, report, attempts)
+                if on_progress is not None:
+                    on_progress(report)
+
+        workers = [asyncio.create_task(lane(q)) for q in lanes]
+        try:
+            for n, body in enumerate(self.events(), start=1):
+                await lanes[lane_of[body["dossier"]["MaHoSo"]]].put(orjson.dumps(body))
+                if events is not None and n >= events:
+                    break
+            for q in lanes:
+                await q.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+        report.seconds = time.monotonic() - began
+        return report
+
+    @staticmethod
+    async def _post(url: str, client: httpx.AsyncClient, body: bytes, report: DriveReport, attempts: int) -> None:
+        answer = ""
+        for attempt in range(max(1, attempts)):
+            if attempt:
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+            try:
+                r = await client.post(url, content=body, headers={"Content-Type": "application/json"})
+            except httpx.TransportError as exc:
+                answer = type(exc).__name__
+                continue
+            if r.status_code >= 500 or r.status_code == 429:
+                answer = f"HTTP {r.status_code}"
+                continue
+            report.sent += 1
+            if r.status_code == 202:
+                report.accepted += 1
+            elif r.is_success:
+                report.duplicates += 1
+            else:
+                report.refused += 1
+                if len(report.errors) < 20:
+                    report.errors.append(f"HTTP {r.status_code}: {r.text[:300]}")
+            return
+        report.failed += 1
+        if len(report.errors) < 20:
+            report.errors.append(answer)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the simulated REST API under uvicorn: `python -m lienthong.connectors.onestop.sandbox --port 8092`."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="One-stop system REST API simulator (sandbox).")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8092)
+    args = parser.parse_args(argv)
+    uvicorn.run(create_onestop_sandbox(), host=args.host, port=args.port, access_log=False)
+
+
+if __name__ == "__main__":
+    main()
