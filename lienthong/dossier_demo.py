@@ -28,7 +28,7 @@ from lienthong.audit.verify import verify_chain
 from lienthong.audit.writer import AuditWriter
 from lienthong.bus.idempotency import IdempotencyStore
 from lienthong.bus.publisher import BusPublisher
-from lienthong.bus.topics import create_topics
+from lienthong.bus.topics import create_topics, partitions_of
 from lienthong.bus.worker import Worker
 from lienthong.connectors.dvcqg import routes as dvcqg_routes
 from lienthong.connectors.dvcqg.sandbox import create_dvcqg_sandbox, sandbox_state
@@ -75,9 +75,7 @@ async def start_groups_at_end(s: Settings, topics: list[str], groups: list[str])
         consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=group, enable_auto_commit=False)
         await consumer.start()
         try:
-            parts = [
-                TopicPartition(t, p) for t in (topic, f"{topic}.retry") for p in consumer.partitions_for_topic(t) or ()
-            ]
+            parts = [TopicPartition(t, p) for t in (topic, f"{topic}.retry") for p in await partitions_of(consumer, t)]
             if parts:
                 consumer.assign(parts)
                 ends = await consumer.end_offsets(parts)

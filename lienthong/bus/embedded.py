@@ -175,6 +175,7 @@ class EmbeddedKafka:
         self.nodes = [NodePorts(i + 1, port + i, base_ctl + i) for i in range(nodes)]
         # Jars are shared by every state directory (tests use throw-away ones).
         self.artifacts = KafkaArtifacts(cache_dir or default_cache_dir(), version)
+        self._running_before: set[int] = set()
 
     @property
     def bootstrap(self) -> str:
@@ -249,6 +250,7 @@ class EmbeddedKafka:
     def start_node(self, node: NodePorts) -> None:
         """Start one node's process (formatting its storage the first time); does not wait."""
         if self._alive(node):
+            self._running_before.add(node.node_id)
             return
         self._check_can_start(node)
         libs = self.artifacts.ensure()
@@ -304,7 +306,9 @@ class EmbeddedKafka:
                     raise ConfigurationError(
                         f"Kafka node {node.node_id} exited during start-up. Last log lines:\n" + self.log_tail(node)
                     )
-                if _port_answers(node.client) and self._started_in_log(node):
+                # A node that was already running may have logged its start long ago.
+                started = node.node_id in self._running_before or self._started_in_log(node)
+                if _port_answers(node.client) and started:
                     break
                 if time.monotonic() > deadline:
                     raise ConfigurationError(

@@ -227,3 +227,15 @@ def asyncapi_document(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
         "channels": channels,
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+async def partitions_of(consumer: Any, topic: str) -> list[int]:
+    """Partition numbers of `topic` as a started consumer sees them (empty when the topic is missing).
+
+    A consumer without a subscription has no topic metadata until it is asked for all of it.
+    """
+    parts = consumer.partitions_for_topic(topic)
+    if parts is None:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(topic)
+    return sorted(parts or ())

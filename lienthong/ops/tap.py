@@ -11,6 +11,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from lienthong.audit.redact import redact
+from lienthong.bus.topics import partitions_of
 
 
 def record_view(rec: ConsumerRecord, *, reveal: bool = False) -> dict[str, Any]:
@@ -46,13 +47,10 @@ async def read_topic(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if parts is None:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic)
+        parts = await partitions_of(consumer, topic)
         if not parts:
             raise LookupError(f"topic {topic!r} does not exist (create it with `lienthong topics create`)")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)

@@ -189,7 +189,11 @@ def plan_dossier(events: Sequence[tuple[int, DossierEvent]], stored: SyncState |
         if dossier.version <= version:
             plan.stale.append(index)
             continue
-        if status is not None and not can_transition(status, dossier.status):
+        # Only consecutive versions say which transition the source made. Full-state sync skips
+        # versions that were superseded or are still in the retry topic, so across a gap the
+        # intermediate statuses are unknown and the newer full state is simply the truth.
+        consecutive = dossier.version == version + 1
+        if status is not None and consecutive and not can_transition(status, dossier.status):
             plan.rejected.append((index, BusinessRejection(
                 f"status {status} -> {int(dossier.status)} is not an allowed transition "
                 f"(version {dossier.version}, last synced version {version})",

@@ -90,6 +90,17 @@ def test_a_status_change_the_rules_forbid_is_rejected_as_invalid_transition() ->
     assert rejection.code == "invalid_transition"
 
 
+def test_a_newer_full_state_after_a_version_gap_is_sent_whatever_the_status_jump() -> None:
+    # Versions 3 and 4 are still in the retry topic: 4 -> 10 across the gap is not a transition.
+    [d] = dossiers(1)
+    v2 = version(d, 2, DossierStatus.PROCESSING)
+    v5 = version(v2, 5, DossierStatus.RETURNED)
+    plan = plan_dossier([(0, event(v5))], synced(v2))
+    assert plan.rejected == []
+    assert plan.send is not None
+    assert plan.send[0] == 0
+
+
 def test_transitions_are_checked_version_by_version_through_the_batch() -> None:
     [d] = dossiers(1)
     v2 = version(d, 2, DossierStatus.PROCESSING)
