@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -14,21 +15,45 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from lienthong import __version__
 from lienthong.audit.writer import AuditWriter
 from lienthong.bus.idempotency import IdempotencyStore
-from lienthong.bus.topics import asyncapi_document, create_topics
+from lienthong.bus.publisher import BusPublisher
+from lienthong.bus.topics import CATALOGUE, asyncapi_document, create_topics
 from lienthong.bus.worker import Flow, Worker
 from lienthong.logging import configure_logging, get_logger
 from lienthong.settings import Settings
 
 log = get_logger("lienthong.app")
 
+Close = Callable[[], Awaitable[None]]
+FLOWS = ("dossier_sync", "kpi", "onestop_notices", "onestop_events", "selftest")
+"""Flows `lienthong run --flows` knows: DVCQG sync, KPI projection, DVCQG notices → one-stop, the
+one-stop system's own topic → dossier.events, and the bus self-test."""
 
-def create_app(settings: Settings, *, ready: Callable[[], bool] = lambda: True) -> FastAPI:
-    """The one ASGI app: health, metrics, AsyncAPI, and the connectors' inbound routes."""
+
+def create_app(settings: Settings, *, publisher: BusPublisher | None = None, routes: bool = True) -> FastAPI:
+    """The one ASGI app: health, metrics, AsyncAPI and, with `routes`, the connectors' inbound routes.
+
+    Inbound routes publish through a `BusPublisher`: the given one (its owner starts and closes it) or
+    one this app opens at start-up and closes at shutdown.
+    """
+    own = publisher is None and routes
+    bus = publisher or (BusPublisher(settings) if routes else None)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if own and bus is not None:
+            await bus.start()
+        try:
+            yield
+        finally:
+            if own and bus is not None:
+                await bus.close()
+
     api = FastAPI(
         title="lienthong",
         version=__version__,
-        description="Integration hub of the province: inbound REST/SOAP for the one-stop system, DVCQG, "
-        "the payment platform and ministries. Topics are documented at /asyncapi.json.",
+        description="Integration hub of the province: inbound REST for the one-stop system and DVCQG, "
+        "health and metrics. Kafka topics are documented at /asyncapi.json.",
+        lifespan=lifespan,
     )
 
     @api.middleware("http")
@@ -46,8 +71,8 @@ def create_app(settings: Settings, *, ready: Callable[[], bool] = lambda: True) 
 
     @api.get("/readyz", tags=["ops"])
     async def readyz() -> Response:
-        """Ready when the bus producer and audit store are up."""
-        ok = ready()
+        """Ready when the bus producer and audit store are up (always, without inbound routes)."""
+        ok = bus is None or bus.started
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
     @api.get("/metrics", tags=["ops"])
@@ -60,36 +85,75 @@ def create_app(settings: Settings, *, ready: Callable[[], bool] = lambda: True) 
         """AsyncAPI 3.0 document of the Kafka topics."""
         return asyncapi_document(settings.bootstrap_servers)
 
+    if bus is not None:
+        from lienthong.connectors.dvcqg.routes import router as dvcqg_router
+        from lienthong.connectors.onestop.routes import router as onestop_router
+        from lienthong.connectors.onestop.settings import OnestopSettings
+
+        api.include_router(onestop_router(bus, OnestopSettings()))
+        api.include_router(dvcqg_router(bus))
     return api
 
 
-async def build_flows(
-    settings: Settings, names: list[str], *, selftest_peer: str | None, idempotency: IdempotencyStore
-) -> list[Flow]:
-    """The flows named, wired to their handlers."""
-    from lienthong.bus.selftest import TOPIC, SelfTestHandler
+async def build_flow(
+    settings: Settings, name: str, *, idempotency: IdempotencyStore, selftest_peer: str | None = None
+) -> tuple[Flow, Close]:
+    """One named flow wired to its handler, and the function that closes what it opened."""
+    if name == "dossier_sync":
+        from lienthong.connectors.dvcqg.worker import build_dossier_sync_flow
 
-    flows: list[Flow] = []
-    for name in names:
-        if name == "selftest":
-            handler = SelfTestHandler(peer_url=selftest_peer, idempotency=idempotency)
-            flows.append(Flow(name="selftest", topic=TOPIC, handler=handler, peer="selftest-peer"))
-        else:
-            raise ValueError(f"unknown flow {name!r}; known: selftest")
-    return flows
+        return await build_dossier_sync_flow(settings, idempotency=idempotency)
+    if name == "kpi":
+        from lienthong.kpi.worker import build_kpi_flow
+
+        return await build_kpi_flow(settings)
+    if name == "onestop_notices":
+        from lienthong.connectors.onestop.worker import build_onestop_delivery_flow
+
+        return await build_onestop_delivery_flow(settings, idempotency=idempotency)
+    if name == "onestop_events":
+        from lienthong.connectors.onestop.worker import build_onestop_topic_flow
+
+        return await build_onestop_topic_flow(settings)
+    if name == "selftest":
+        from lienthong.bus.selftest import TOPIC, SelfTestHandler
+
+        handler = SelfTestHandler(peer_url=selftest_peer, idempotency=idempotency)
+        return Flow(name="selftest", topic=TOPIC, handler=handler, peer="selftest-peer"), handler.close
+    raise ValueError(f"unknown flow {name!r}; known: {', '.join(FLOWS)}")
 
 
-async def run_workers(settings: Settings, names: list[str], *, selftest_peer: str | None = None) -> None:
-    """Run the named flows until SIGINT/SIGTERM; each worker finishes its batch and commits first."""
+async def run_workers(
+    settings: Settings, names: list[str], *, selftest_peer: str | None = None, sla_watch: bool = False
+) -> None:
+    """Run the named flows (and the SLA watch) until SIGINT/SIGTERM; each worker finishes its batch first."""
     configure_logging(settings.log_format, settings.log_level)
+    specs = list(CATALOGUE.values())
+    if "onestop_events" in names:
+        from lienthong.connectors.onestop.settings import OnestopSettings
+        from lienthong.connectors.onestop.worker import source_topic_spec
+
+        specs.append(source_topic_spec(OnestopSettings()))
     await create_topics(settings.bootstrap_servers, partitions=settings.partitions,
-                        replication_factor=settings.replication_factor)  # fmt: skip
+                        replication_factor=settings.replication_factor, specs=specs)  # fmt: skip
     audit = await AuditWriter.from_dsn(settings.resolved_audit_dsn(), batch_max=settings.audit_batch_max,
                                        encryption_key=settings.audit_encryption_key)  # fmt: skip
     idem = IdempotencyStore(settings.resolved_idempotency_dsn())
     await idem.open()
-    workers = [Worker(f, settings, audit) for f in await build_flows(settings, names, selftest_peer=selftest_peer,
-                                                                      idempotency=idem)]  # fmt: skip
+    closers: list[Close] = []
+    workers: list[Worker] = []
+    for name in names:
+        flow, close = await build_flow(settings, name, idempotency=idem, selftest_peer=selftest_peer)
+        closers.append(close)
+        workers.append(Worker(flow, settings, audit))
+    tasks: list[Awaitable[None]] = []
+    watch = None
+    if sla_watch:
+        from lienthong.kpi.sla import build_sla_watch
+
+        watch, close_watch = await build_sla_watch(settings)
+        closers.append(close_watch)
+        tasks.append(watch.run(60))
     for w in workers:
         await w.start()
     loop = asyncio.get_running_loop()
@@ -97,13 +161,17 @@ async def run_workers(settings: Settings, names: list[str], *, selftest_peer: st
     def shutdown() -> None:
         for w in workers:
             w.request_stop()
+        if watch is not None:
+            watch.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shutdown)
-    log.info("workers running", flows=names)
+    log.info("workers running", flows=names, sla_watch=sla_watch)
     try:
-        await asyncio.gather(*(w.run() for w in workers))
+        await asyncio.gather(*(w.run() for w in workers), *tasks)
     finally:
+        for close in closers:
+            await close()
         await audit.close()
         await idem.close()
 

@@ -355,16 +355,21 @@ def dlq_redrive(
 @app.command("run")
 def run(
     flows: Annotated[
-        str, typer.Option(help="Comma-separated flows to run: selftest, or the connectors' flows.")
-    ] = "selftest",
+        str, typer.Option(help="Comma-separated: dossier_sync, kpi, onestop_notices, onestop_events, selftest.")
+    ] = "dossier_sync,kpi,onestop_notices",
+    sla_watch: Annotated[bool, typer.Option("--sla-watch", help="Also publish SLA alerts to dossier.alerts.")] = False,
     selftest_peer: Annotated[str | None, typer.Option(help="URL the self-test flow POSTs effects to.")] = None,
     bootstrap: Bootstrap = None,
 ) -> None:
-    """Run workers until SIGINT/SIGTERM (each finishes its batch and commits). `lienthong api` serves HTTP."""
+    """Run workers until SIGINT/SIGTERM (each finishes its batch and commits). `lienthong api` serves HTTP.
+
+    Example: lienthong run --flows dossier_sync,kpi --sla-watch
+    """
     from lienthong.app import run_workers
 
     s = _settings(bootstrap_servers=bootstrap)
-    asyncio.run(run_workers(s, [f.strip() for f in flows.split(",") if f.strip()], selftest_peer=selftest_peer))
+    names = [f.strip() for f in flows.split(",") if f.strip()]
+    asyncio.run(run_workers(s, names, selftest_peer=selftest_peer, sla_watch=sla_watch))
 
 
 @app.command("api")
@@ -383,7 +388,7 @@ def api(
 def demo(
     bootstrap: Bootstrap = None,
     audit_db: Annotated[Path | None, typer.Option(help="SQLite audit file (default: a fresh one per run).")] = None,
-    dossiers: Annotated[int, typer.Option(help="Synthetic dossiers whose lifecycles are driven through.")] = 2000,
+    dossiers: Annotated[int, typer.Option(help="Synthetic dossiers whose lifecycles are driven through.")] = 3000,
     selftest: Annotated[bool, typer.Option("--selftest", help="Run the bus self-test instead (300 messages).")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object on the last line.")

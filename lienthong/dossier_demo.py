@@ -30,11 +30,9 @@ from lienthong.bus.idempotency import IdempotencyStore
 from lienthong.bus.publisher import BusPublisher
 from lienthong.bus.topics import create_topics, partitions_of
 from lienthong.bus.worker import Worker
-from lienthong.connectors.dvcqg import routes as dvcqg_routes
 from lienthong.connectors.dvcqg.sandbox import create_dvcqg_sandbox, sandbox_state
 from lienthong.connectors.dvcqg.settings import DvcqgSettings
 from lienthong.connectors.dvcqg.worker import build_dossier_sync_flow
-from lienthong.connectors.onestop import routes as onestop_routes
 from lienthong.connectors.onestop.sandbox import DriveReport, OnestopSimulator, create_onestop_sandbox
 from lienthong.connectors.onestop.sandbox import sandbox_state as onestop_state
 from lienthong.connectors.onestop.settings import OnestopSettings
@@ -157,9 +155,7 @@ async def _run(s: Settings, *, dossiers: int, console: Console, seed: int, start
     workers: list[Worker] = []
     tasks: list[asyncio.Task[None]] = []
     async with ServedApp(dvcqg_app) as dvcqg_srv, ServedApp(onestop_app) as onestop_srv:
-        api = create_app(s)
-        api.include_router(onestop_routes.router(publisher, OnestopSettings()))
-        api.include_router(dvcqg_routes.router(publisher))
+        api = create_app(s, publisher=publisher)
         flows = [
             await build_dossier_sync_flow(s, idempotency=idem, dvcqg=DvcqgSettings(url=dvcqg_srv.url)),
             await build_kpi_flow(s),
@@ -209,6 +205,7 @@ async def _run(s: Settings, *, dossiers: int, console: Console, seed: int, start
         "circuit_opened": sync.circuit.opened_count,
         "retried": sum(w.stats["retried"] for w in workers),
         "dead_lettered": sum(w.stats["dead_lettered"] for w in workers),
+        "rejected": sum(w.stats["rejected"] for w in workers),
         "notices_delivered": notices,
         "audit_records": audit_records,
         "audit_verified": verified.ok,

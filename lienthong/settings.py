@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         description="Idempotency store DSN (same forms as the audit DSN). Empty = `idempotency.db` "
         "under the state directory.",
     )
+    kpi_dsn: str = Field(
+        "",
+        description="KPI projection store DSN (same forms as the audit DSN). Empty = `kpi.db` under the "
+        "state directory. Workers in one consumer group must share it.",
+    )
     audit_encryption_key: str = Field(
         "",
         description="Base64 32-byte key; when set, audit records also keep the message body encrypted "
@@ -94,10 +99,29 @@ class Settings(BaseSettings):
         return self.idempotency_dsn or f"sqlite:///{self.state_dir / 'idempotency.db'}"
 
 
+def settings_classes() -> list[type[BaseSettings]]:
+    """Every settings class: the hub's own and each connector's (`LIENTHONG_DVCQG_*`, `LIENTHONG_ONESTOP_*`)."""
+    from lienthong.connectors.dvcqg.settings import DvcqgSettings
+    from lienthong.connectors.onestop.settings import OnestopSettings
+
+    return [Settings, DvcqgSettings, OnestopSettings]
+
+
+def env_names(cls: type[BaseSettings]) -> dict[str, str]:
+    """Environment variable → field name of one settings class."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return {f"{prefix}{name}".upper(): name for name in cls.model_fields}
+
+
 def settings_markdown_table() -> str:
-    """The README configuration table: variable, default, meaning."""
+    """The README configuration table: variable, default, meaning, for every settings class."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        default = "(computed)" if field.default_factory is not None else repr(field.default)
-        rows.append(f"| `LIENTHONG_{name.upper()}` | `{default}` | {field.description} |")
+    for cls in settings_classes():
+        for var, name in env_names(cls).items():
+            field = cls.model_fields[name]
+            default = "(computed)" if field.default_factory is not None else repr(field.default)
+            if "password" in name or "token" in name:
+                default = "(secret)" if field.default else "''"
+            description = (field.description or "").replace("\n", " ")
+            rows.append(f"| `{var}` | `{default}` | {description} |")
     return "\n".join(rows)

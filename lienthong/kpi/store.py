@@ -191,7 +191,7 @@ def project(dossier: Dossier) -> ProjectedDossier:
 
 def default_kpi_dsn(settings: Settings) -> str:
     """The embedded projection: SQLite file `kpi.db` under the state directory."""
-    return f"sqlite:///{settings.state_dir / 'kpi.db'}"
+    return settings.kpi_dsn or f"sqlite:///{settings.state_dir / 'kpi.db'}"
 
 
 def _row_values(row: ProjectedDossier, now: datetime) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lienthong.settings import Settings
+from lienthong.settings import Settings, env_names, settings_classes
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 KAFKA_SERVICES = ("kafka-1", "kafka-2", "kafka-3")
@@ -56,7 +56,7 @@ def settings_of(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Set
 
 
 def setting_names() -> set[str]:
-    return {f"LIENTHONG_{name.upper()}" for name in Settings.model_fields}
+    return {var for cls in settings_classes() for var in env_names(cls)}
 
 
 def test_compose_defines_three_kafka_nodes_postgres_and_the_lienthong_services(services: dict[str, Any]) -> None:
@@ -157,9 +157,13 @@ def test_init_creates_the_topics_once(services: dict[str, Any]) -> None:
     assert {f"kafka-{i}" for i in (1, 2, 3)} <= set(init["depends_on"])
 
 
-def test_workers_run_the_selftest_flow_in_two_replicas_after_topic_creation(services: dict[str, Any]) -> None:
+def test_workers_run_the_dossier_flows_in_two_replicas_after_topic_creation(services: dict[str, Any]) -> None:
+    from lienthong.app import FLOWS
+
     worker = services["lienthong-worker"]
-    assert worker["command"] == ["lienthong", "run", "--flows", "selftest"]
+    assert worker["command"][:3] == ["lienthong", "run", "--flows"]
+    assert set(worker["command"][3].split(",")) <= set(FLOWS)
+    assert "dossier_sync" in worker["command"][3]
     assert worker["deploy"]["replicas"] == 2
     assert worker["depends_on"]["lienthong-init"]["condition"] == "service_completed_successfully"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lienthong.settings import Settings
+from lienthong.settings import env_names, settings_classes
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
