@@ -16,7 +16,5 @@ def test_readme_opens_with_make_demo_and_make_test() -> None:
 
 
 def test_every_setting_is_in_the_readme_configuration_table() -> None:
-    missing = [
-        f"LIENTHONG_{name.upper()}" for name in Settings.model_fields if f"LIENTHONG_{name.upper()}" not in README
-    ]
+    missing = [var for cls in settings_classes() for var in env_names(cls) if f"`{var}`" not in README]
     assert missing == []
