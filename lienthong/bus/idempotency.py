@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,17 +43,19 @@ def sqlalchemy_url(dsn: str) -> str:
     )
 
 
+def open_engine(dsn: str) -> tuple[AsyncEngine, bool]:
+    """An async engine for a lienthong DSN (creating a SQLite file's folder) and whether it is PostgreSQL."""
+    url = sqlalchemy_url(dsn)
+    if url.startswith("sqlite"):
+        Path(url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return create_async_engine(url), url.startswith("postgresql")
+
+
 class IdempotencyStore:
     """Stored results of outbound effects, by key."""
 
     def __init__(self, dsn: str) -> None:
-        url = sqlalchemy_url(dsn)
-        if url.startswith("sqlite"):
-            from pathlib import Path
-
-            Path(url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
-        self._pg = url.startswith("postgresql")
+        self.engine, self._pg = open_engine(dsn)
 
     async def open(self) -> None:
         """Create the table if missing."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -38,9 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from lienthong.bus.idempotency import sqlalchemy_url
+from lienthong.bus.idempotency import open_engine
 from lienthong.calendar.config import VIETNAM_TZ
 from lienthong.mappings.identifiers import validate_dossier_code
 from lienthong.schemas.dossier import Channel, Dossier, DossierStatus
@@ -240,12 +238,9 @@ class KpiStore:
     """The `dossier_kpi` table behind a DSN (`sqlite:///PATH` or `postgresql://...`)."""
 
     def __init__(self, dsn: str) -> None:
-        url = sqlalchemy_url(dsn)
-        self._sqlite = url.startswith("sqlite")
-        if self._sqlite:
-            Path(url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
+        self.engine, pg = open_engine(dsn)
         """The async engine (exposed for tests and for the composition root's health checks)."""
+        self._sqlite = not pg
 
     async def open(self) -> None:
         """Create the table and its indexes if missing."""

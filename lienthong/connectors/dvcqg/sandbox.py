@@ -36,17 +36,17 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lienthong.connectors.dvcqg import sandbox_rules as rules
 from lienthong.connectors.dvcqg.sandbox_rules import DossierRecord, DossierStore, Reply, error
+from lienthong.connectors.sandbox_controls import control_router
 
 DSTCODE = "VN:GOV:000.00.00.G22:vpcpdvcprovider"
 LOGIN_SERVICE = "LayPhienLamViec"
 WRITE_SERVICES = frozenset({"DongBoHoSoMC", "CapNhatTienDoHoSoMC"})
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})  # testclient: Starlette's
 
 
 class DvcqgSandboxConfig(BaseModel):
@@ -368,40 +368,19 @@ def create_dvcqg_sandbox(
     app.add_route("/login", login, methods=["POST"], include_in_schema=False)
     app.add_route("/", service, methods=["POST"], include_in_schema=False)
 
-    def loopback_only(request: Request) -> None:
-        host = request.client.host if request.client is not None else None
-        if portal.config.controls_loopback_only and host not in _LOOPBACK_HOSTS:
-            raise HTTPException(403, "sandbox controls answer loopback clients only")
-
-    controls = APIRouter(prefix="/_sandbox", dependencies=[Depends(loopback_only)])
-    actions: dict[str, Callable[..., None]] = {
-        "down": portal.set_down,
-        "slow": portal.set_latency,
-        "fail_next": portal.fail_next,
-        "reject_next": portal.reject_next,
-        "duplicate": portal.set_duplicate,
-        "expire_sessions": portal.expire_sessions,
-        "reset": portal.reset,
-    }
-
-    @controls.post("/{action}")
-    async def control(action: str, request: Request) -> dict[str, Any]:
-        """Call the state method named by ``action`` with the JSON body as keyword arguments."""
-        method = actions.get(action)
-        if method is None:
-            raise HTTPException(404, f"unknown control; one of {sorted(actions)}")
-        raw = await request.body()
-        try:
-            kwargs = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            raise HTTPException(422, f"body is not JSON: {exc}") from exc
-        if not isinstance(kwargs, dict):
-            raise HTTPException(422, "body must be a JSON object of keyword arguments")
-        try:
-            method(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from exc
-        return portal.faults_json()
+    controls = control_router(
+        {
+            "down": portal.set_down,
+            "slow": portal.set_latency,
+            "fail_next": portal.fail_next,
+            "reject_next": portal.reject_next,
+            "duplicate": portal.set_duplicate,
+            "expire_sessions": portal.expire_sessions,
+            "reset": portal.reset,
+        },
+        loopback_only=portal.config.controls_loopback_only,
+        answer=portal.faults_json,
+    )
 
     # Inspection runs on the event loop (async), never beside a request mutating the store.
     @controls.get("/dossiers")

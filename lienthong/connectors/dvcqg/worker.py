@@ -28,7 +28,6 @@ import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,10 +35,9 @@ from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, SmallInt
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from lienthong.audit.record import AuditEntry
-from lienthong.bus.idempotency import IdempotencyStore, sqlalchemy_url
+from lienthong.bus.idempotency import IdempotencyStore, open_engine
 from lienthong.bus.policy import error_text
 from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome
 from lienthong.connectors.dvcqg.client import PEER, DvcqgClient, ItemResult, Sent
@@ -86,11 +84,7 @@ class SyncStateStore:
     """The `dvcqg_sync_state` table (SQLAlchemy async core: aiosqlite embedded, asyncpg in production)."""
 
     def __init__(self, dsn: str) -> None:
-        url = sqlalchemy_url(dsn)
-        if url.startswith("sqlite"):
-            Path(url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
-        self._pg = url.startswith("postgresql")
+        self.engine, self._pg = open_engine(dsn)
 
     async def open(self) -> None:
         """Create the table if missing."""

@@ -35,9 +35,10 @@ from typing import Any
 
 import httpx
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from lienthong.connectors.sandbox_controls import control_router
 from lienthong.mappings.onestop import canonical_to_onestop
 from lienthong.mappings.synthetic import (
     FAMILY_NAMES,
@@ -58,9 +59,6 @@ from lienthong.schemas.dossier import (
     ResultDocument,
     SupplementRequest,
 )
-
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})  # testclient: Starlette's
-
 
 # The REST API -----------------------------------------------------------------------------------
 
@@ -228,38 +226,17 @@ def create_onestop_sandbox(state: OnestopSandboxState | None = None, *, controls
 
     app.add_route("/api/notices", notices, methods=["POST"], include_in_schema=False)
 
-    def loopback_only(request: Request) -> None:
-        host = request.client.host if request.client is not None else None
-        if controls_loopback_only and host not in _LOOPBACK_HOSTS:
-            raise HTTPException(403, "sandbox controls answer loopback clients only")
-
-    controls = APIRouter(prefix="/_sandbox", dependencies=[Depends(loopback_only)])
-    actions: dict[str, Callable[..., None]] = {
-        "down": system.set_down,
-        "slow": system.set_latency,
-        "fail_next": system.fail_next,
-        "reject_next": system.reject_next,
-        "reset": system.reset,
-    }
-
-    @controls.post("/{action}")
-    async def control(action: str, request: Request) -> dict[str, Any]:
-        """Call the state method named by `action` with the JSON body as keyword arguments."""
-        method = actions.get(action)
-        if method is None:
-            raise HTTPException(404, f"unknown control; one of {sorted(actions)}")
-        raw = await request.body()
-        try:
-            kwargs = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            raise HTTPException(422, f"body is not JSON: {exc}") from exc
-        if not isinstance(kwargs, dict):
-            raise HTTPException(422, "body must be a JSON object of keyword arguments")
-        try:
-            method(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from exc
-        return system.stats_json()
+    controls = control_router(
+        {
+            "down": system.set_down,
+            "slow": system.set_latency,
+            "fail_next": system.fail_next,
+            "reject_next": system.reject_next,
+            "reset": system.reset,
+        },
+        loopback_only=controls_loopback_only,
+        answer=system.stats_json,
+    )
 
     @controls.get("/notices")
     async def received() -> Response:
