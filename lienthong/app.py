@@ -146,14 +146,14 @@ async def run_workers(
         flow, close = await build_flow(settings, name, idempotency=idem, selftest_peer=selftest_peer)
         closers.append(close)
         workers.append(Worker(flow, settings, audit))
-    tasks: list[Awaitable[None]] = []
+    extra: list[Awaitable[None]] = []
     watch = None
     if sla_watch:
         from lienthong.kpi.sla import build_sla_watch
 
         watch, close_watch = await build_sla_watch(settings)
         closers.append(close_watch)
-        tasks.append(watch.run(60))
+        extra.append(watch.run(60))
     for w in workers:
         await w.start()
     loop = asyncio.get_running_loop()
@@ -167,9 +167,17 @@ async def run_workers(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shutdown)
     log.info("workers running", flows=names, sla_watch=sla_watch)
+    tasks = [asyncio.ensure_future(t) for t in (*(w.run() for w in workers), *extra)]
     try:
-        await asyncio.gather(*(w.run() for w in workers), *tasks)
+        # One worker failing stops the others cleanly (batch finished, committed) before anything they
+        # use is closed; the process then exits non-zero for its supervisor to restart it.
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        if any(t.exception() for t in done if not t.cancelled()):
+            shutdown()
+        await asyncio.gather(*tasks)
     finally:
+        shutdown()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for close in closers:
             await close()
         await audit.close()

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -46,7 +48,7 @@ from lienthong.bus.policy import (
     not_before_ms,
 )
 from lienthong.bus.producer import Outbound, make_producer, publish_all
-from lienthong.errors import PermanentError, TransientError
+from lienthong.errors import LienthongError, PermanentError, TransientError
 from lienthong.logging import get_logger
 from lienthong.settings import Settings
 
@@ -159,8 +161,6 @@ class Worker:
         self._own_producer = producer is None
         self.producer = producer or make_producer(settings)
         self.consumer = AIOKafkaConsumer(
-            flow.topic,
-            self.retry_topic,
             bootstrap_servers=settings.bootstrap_servers,
             group_id=flow.group_id or f"{settings.consumer_group}.{flow.name}",
             enable_auto_commit=False,
@@ -169,6 +169,9 @@ class Worker:
             max_poll_interval_ms=settings.max_poll_interval_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024,
+            # Range assignment gives partition p of the topic and of its retry topic to the same member,
+            # so one member handles a key's fresh and retried records (they share the key's partition).
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self._delayed: dict[TopicPartition, float] = {}
         self._committed: dict[TopicPartition, int] = {}
@@ -187,14 +190,25 @@ class Worker:
         if self._own_producer:
             await self.producer.start()
         await self.consumer.start()
+        self.consumer.subscribe([self.flow.topic, self.retry_topic], listener=_Rebalance(self))
+
+    def forget(self, tp: TopicPartition) -> None:
+        """A partition was revoked: drop its retry pause and lag bookkeeping."""
+        self._delayed.pop(tp, None)
+        self._committed.pop(tp, None)
+
+    def on_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Partitions assigned while the circuit is open start paused like the others."""
+        if self._circuit_paused and assigned:
+            self.consumer.pause(*assigned)
 
     def request_stop(self) -> None:
         """Ask `run()` to finish its current batch, commit, and close (safe from a signal handler)."""
         self._stop.set()
 
     async def stop(self) -> None:
-        """Leave the group and close connections (the current batch finishes first)."""
-        self._stop.set()
+        """Same as `request_stop()`, awaitable for symmetry with `start()`; `run()` closes the clients."""
+        self.request_stop()
 
     async def close(self) -> None:
         """Close the clients."""
@@ -246,10 +260,12 @@ class Worker:
         stop_at: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
             for rec in records:
-                if tp.topic == self.retry_topic and not_before_ms(rec.headers) > now_ms:
-                    # Not due yet: rewind and pause this retry partition until it is.
+                due_ms = min(not_before_ms(rec.headers), now_ms + int(self.schedule.max_s * 1000))
+                if tp.topic == self.retry_topic and due_ms > now_ms:
+                    # Not due yet: rewind and pause this retry partition until it is (a skewed clock or
+                    # a bad header cannot hold it longer than the longest retry delay).
                     stop_at[tp] = rec.offset
-                    self._delayed[tp] = not_before_ms(rec.headers) / 1000
+                    self._delayed[tp] = due_ms / 1000
                     self.consumer.pause(tp)
                     break
                 ready.append(rec)
@@ -264,11 +280,17 @@ class Worker:
             if isinstance(res, _Paused):
                 tp = TopicPartition(msg.record.topic, msg.record.partition)
                 stop_at[tp] = min(stop_at.get(tp, msg.record.offset), msg.record.offset)
-                self.stats["paused"] += 1
+        # A partition rewound to a paused record redelivers everything from there: settle nothing at or
+        # after that offset now, or its retry/DLQ/output records would be published twice.
+        for msg, res in zip(inbound, results, strict=True):
+            rec = msg.record
+            if rec.offset >= stop_at.get(TopicPartition(rec.topic, rec.partition), rec.offset + 1):
+                self.stats["paused"] += isinstance(res, _Paused)
                 continue
-            self._settle(msg.record, msg, res, publish, audit)
+            self._settle(rec, msg, res, publish, audit)
         for rec, exc in settled:
-            self._settle(rec, None, exc, publish, audit)
+            if rec.offset < stop_at.get(TopicPartition(rec.topic, rec.partition), rec.offset + 1):
+                self._settle(rec, None, exc, publish, audit)
 
         await publish_all(self.producer, publish)
         await self.audit.append(audit)
@@ -318,8 +340,13 @@ class Worker:
     async def _attempt(self, inbound: list[Inbound], todo: list[int], results: list[BatchResult]) -> list[int]:
         try:
             out = await self.flow.handler([inbound[i] for i in todo])
-        except Exception as exc:
+        except LienthongError as exc:
             out = [exc] * len(todo)
+        except Exception as exc:
+            # A handler that crashed as a whole says nothing about each record: retry rounds, then DLQ,
+            # rather than dead-lettering a whole batch at once.
+            crash = TransientError(f"handler failed: {type(exc).__name__}: {error_text(exc)}", peer=self.flow.peer)
+            out = [crash] * len(todo)
         if len(out) != len(todo):
             out = [PermanentError(f"handler returned {len(out)} results for {len(todo)} records")] * len(todo)
         again: list[int] = []
@@ -334,8 +361,9 @@ class Worker:
         elif out:
             self.circuit.success()
         if self.circuit.is_open:
-            for i in again:
-                results[i] = _Paused()
+            # Records tried in this call keep their failure and go round the retry topic (their attempt
+            # count grows, so one record that always fails cannot stall the flow behind the circuit);
+            # records never tried stay `_Paused` and are rewound.
             return []
         return again
 
@@ -409,7 +437,10 @@ class Worker:
         self, batch: dict[TopicPartition, list[ConsumerRecord]], stop_at: dict[TopicPartition, int]
     ) -> None:
         offsets: dict[TopicPartition, int] = {}
+        assigned = self.consumer.assignment()
         for tp, records in batch.items():
+            if tp not in assigned:
+                continue  # taken away by a rebalance: its new owner resumes from the last commit
             if tp in stop_at:
                 self.consumer.seek(tp, stop_at[tp])
                 if stop_at[tp] > records[0].offset:
@@ -427,10 +458,29 @@ class Worker:
             log.warning("offset commit failed; records will be redelivered", error=str(exc))
 
     def _update_lag(self) -> None:
-        for tp, committed in self._committed.items():
+        assigned = self.consumer.assignment()
+        for tp, committed in list(self._committed.items()):
+            if tp not in assigned:
+                del self._committed[tp]
+                continue
             hw = self.consumer.highwater(tp)
             if hw is not None:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - committed))
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Keeps pauses right across rebalances: revoked partitions are forgotten; newly assigned ones are
+    paused while the circuit is open."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.worker.forget(tp)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.worker.on_assigned(assigned)
 
 
 _NS = uuid.UUID("6f1c2f55-8d8e-4a5c-9a53-6c69656e7468")

@@ -24,6 +24,7 @@ from datetime import UTC
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from lienthong.audit.record import AuditEntry, digest
 from lienthong.bus.envelope import Envelope, new_envelope
@@ -33,7 +34,7 @@ from lienthong.bus.topics import TopicSpec
 from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome, derived_id
 from lienthong.connectors.onestop.client import OPERATION, PEER, OnestopClient
 from lienthong.connectors.onestop.settings import OnestopSettings
-from lienthong.errors import PermanentError
+from lienthong.errors import PermanentError, TransientError
 from lienthong.mappings import MAPPING_VERSION
 from lienthong.mappings.onestop import OnestopDossierEventIn, notice_to_onestop, onestop_event_to_canonical
 from lienthong.mappings.records import describe
@@ -96,6 +97,10 @@ def source_topic_spec(onestop: OnestopSettings) -> TopicSpec:
     )
 
 
+def _store_down(exc: Exception) -> TransientError:
+    return TransientError(f"idempotency store unavailable: {type(exc).__name__}", peer="idempotency-store")
+
+
 class NoticeDeliveryHandler:
     """Batch handler: each `InboundNotice` record posted once to the one-stop REST API."""
 
@@ -109,7 +114,9 @@ class NoticeDeliveryHandler:
         todo: dict[str, bytes] = {}  # effect key -> body; records with one key share one call
         keys: list[str] = []
         for msg in batch:
-            key = effect_key(NOTICE_SCOPE, msg.envelope.id)
+            # Keyed by the notice's bytes, not its event id: a redriven record gets a new id, and the
+            # same notice must still reach the one-stop system once.
+            key = effect_key(NOTICE_SCOPE, digest(msg.value))
             keys.append(key)
             try:
                 notice = InboundNotice.model_validate_json(msg.value)
@@ -118,7 +125,10 @@ class NoticeDeliveryHandler:
                 continue
             todo.setdefault(key, orjson.dumps(notice_to_onestop(notice)))
             results.append(Outcome())
-        stored = await self.idempotency.get_many(todo)
+        try:
+            stored = await self.idempotency.get_many(todo)
+        except SQLAlchemyError as exc:
+            return [_store_down(exc) if isinstance(r, Outcome) else r for r in results]
         calls = {k: body for k, body in todo.items() if k not in stored}
         replies = await asyncio.gather(
             *(self.client.deliver_notice(body, idempotency_key=k) for k, body in calls.items()),
@@ -126,7 +136,11 @@ class NoticeDeliveryHandler:
         )
         made = dict(zip(calls, replies, strict=True))
         # One write for the batch; a crash before it only means the system sees the same key again.
-        await self.idempotency.put_many(NOTICE_SCOPE, {k: r for k, r in made.items() if isinstance(r, str)})
+        try:
+            await self.idempotency.put_many(NOTICE_SCOPE, {k: r for k, r in made.items() if isinstance(r, str)})
+        except SQLAlchemyError as exc:
+            # Delivered but not recorded: retry later; the one-stop system answers a repeated key the same.
+            return [_store_down(exc) if isinstance(r, Outcome) else r for r in results]
         sent_now: set[str] = set()
         for i, (msg, key) in enumerate(zip(batch, keys, strict=True)):
             if not isinstance(results[i], Outcome):
