@@ -1,17 +1,16 @@
 """Dossier sync: backlog drain into DVCQG, and one-stop webhook -> DVCQG latency at a steady rate.
 
-Every peer is a process of its own, started the way it is deployed: the embedded Kafka broker, the DVCQG
-sandbox (`python -m lienthong.connectors.dvcqg.sandbox`, uvicorn), the dossier-sync worker(s)
-(`python -m lienthong.cli run --flows dossier_sync`, configured by LIENTHONG_* variables) and, for the
-latency run, lienthong's API (`python -m lienthong.cli api`). The benchmark process only produces,
-posts, polls and checks.
-1. drain: with DVCQG down, `--updates` dossier updates are queued on `dossier.events` (N/4 dossiers x 4
-   versions, randomly interleaved, each dossier's versions in order); DVCQG comes back up and the workers
-   start. Timed until the group has committed every record; then every dossier's item and steps in the
-   sandbox are compared with the final version. Run again, 1 worker, under cProfile for the profile.
-2. latency: one-stop simulator events posted open-loop at `--rate`/s for `--seconds` (after a warm-up).
-   Latency of an event = first time the sandbox stored that version's item, or a newer one
-   (`history[].received_at`), minus the time its POST started.
+Every peer runs in its own process, started as deployed: the embedded Kafka broker, the DVCQG sandbox
+(`python -m lienthong.connectors.dvcqg.sandbox`), the dossier-sync worker(s) (`python -m lienthong.cli run
+--flows dossier_sync`) and, for the latency run, lienthong's API (`python -m lienthong.cli api`), all set
+up through LIENTHONG_* variables. This process only produces, posts, polls and checks.
+1. drain: with DVCQG down, `--updates` updates are queued on `dossier.events` (N/4 dossiers x 4 versions,
+   randomly interleaved, each dossier's versions in order); DVCQG comes back up and the workers start.
+   Timed until the group has committed every record, then every dossier's item and steps in the sandbox
+   are compared with its final version. Run once more with 1 worker under cProfile, for the profile.
+2. latency: one-stop simulator events posted open-loop at `--rate`/s for `--seconds` after a warm-up. An
+   event's latency: from its POST start to the first time the sandbox stored that version's item or a
+   newer one (`history[].received_at`; same machine clock); split at the record's Kafka CreateTime.
 
 Reproduce (starts an embedded Kafka from the cached Maven jars):
     .venv/bin/python bench/dossier_sync.py --updates 100000 --rate 200 --seconds 30 --write BENCHMARKS.md
@@ -36,7 +35,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -44,7 +43,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from bus_throughput import machine  # sibling module (run as `python bench/dossier_sync.py`)
+from bus_throughput import machine  # sibling module: run as `python bench/dossier_sync.py`
 
 from lienthong.bus.envelope import new_id
 from lienthong.bus.topics import create_topics, partitions_of
@@ -60,26 +59,25 @@ from lienthong.schemas.dossier import Dossier, DossierEvent, DossierEventKind, D
 from lienthong.settings import Settings
 from lienthong.testing import EmbeddedKafka, free_port
 
-TOPIC, AGENCY, VERSIONS, BASES = "dossier.events", "000.00.12.H52", 4, 256
+TOPIC, AGENCY, VERSIONS, BASES, WARM = "dossier.events", "000.00.12.H52", 4, 256, 100
 START = datetime(2025, 8, 1, 7, 30, tzinfo=VN_TZ)
-PY = sys.executable
-SORTED = orjson.OPT_SORT_KEYS
+CLI = [sys.executable, "-m", "lienthong.cli"]
+Pool = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
 
 
-def _log(path: Path) -> BinaryIO:
+def _log(path: Path) -> Any:
     return path.open("ab")
 
 
 async def spawn(argv: list[str], env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     with _log(log) as out:
-        return await asyncio.create_subprocess_exec(*argv, env=os.environ | env, stdout=out, stderr=out,
-                                                    stdin=asyncio.subprocess.DEVNULL)  # fmt: skip
+        return await asyncio.create_subprocess_exec(*argv, env=os.environ | env, stdout=out, stderr=out)
 
 
 async def stop(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM (the worker finishes its batch and commits), kill after 60 s."""
+    """SIGINT: workers finish their batch and commit; uvicorn re-raises it, so cProfile still writes."""
     if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
         try:
             await asyncio.wait_for(proc.wait(), 60)
         except TimeoutError:
@@ -88,7 +86,6 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -105,35 +102,32 @@ def lifecycle(base: Dossier) -> list[Dossier]:
     return out
 
 
-def backlog(updates: int, seed: int) -> tuple[list[tuple[bytes, bytes, Any]], dict[str, int], list[tuple[bytes, bytes]]]:
-    """(key, value, headers) records; code -> template index; template (code, expected final state JSON).
+def backlog(updates: int, seed: int) -> tuple[list[tuple[bytes, bytes, Any]], dict[str, int], list[tuple[bytes, bytes]]]:  # fmt: skip
+    """Records (key, value, headers); code -> template; templates (code, JSON of the final item and steps).
 
-    BASES synthetic dossiers give the templates; dossier i is template i % BASES with its own code."""
+    BASES synthetic dossiers are the templates: dossier i is template i % BASES under its own code."""
     rng, n = random.Random(seed), updates // VERSIONS
     codes = [DossierCode(AGENCY, (START + timedelta(days=i // 9999)).date(), i % 9999 + 1).value for i in range(n)]
-    records: list[list[tuple[bytes, Any]]] = []
-    finals: list[tuple[bytes, bytes]] = []
+    records, finals = [], []
     for j in range(min(BASES, n)):
-        channel = rng.choice(("counter", "online", "post"))
         base = synthetic_dossier(rng, agency_code=AGENCY, received_at=START + timedelta(minutes=j), seq=j + 1,
-                                 channel=channel)  # fmt: skip
+                                 channel=rng.choice(("counter", "online", "post")))  # fmt: skip
         versions = lifecycle(base)
-        events = [DossierEvent(event_id=f"evt-{d.code}-v{d.version}", occurred_at=d.steps[-1].processed_at,
-                               kind=DossierEventKind.CREATED if d.version == 1 else DossierEventKind.UPDATED,
-                               source="onestop", dossier=d) for d in versions]  # fmt: skip
-        records.append([dossier_event_record(e) for e in events])
+        records.append([dossier_event_record(DossierEvent(
+            event_id=f"evt-{d.code}-v{d.version}", occurred_at=d.steps[-1].processed_at, source="onestop",
+            kind=DossierEventKind.CREATED if d.version == 1 else DossierEventKind.UPDATED, dossier=d))
+            for d in versions])  # fmt: skip
         final = {"item": dossier_to_dvcqg(versions[-1]), "steps": steps_to_dvcqg(versions[-1])}
         finals.append((base.code.encode(), orjson.dumps(final)))
     order = [i for i in range(n) for _ in range(VERSIONS)]
     rng.shuffle(order)
     seen: dict[int, int] = defaultdict(int)
-    out: list[tuple[bytes, bytes, Any]] = []
+    out = []
     for i in order:
-        code, (value, env) = codes[i], records[i % BASES][seen[i]]
+        (value, env), code, eid = records[i % BASES][seen[i]], codes[i], new_id()
         seen[i] += 1
-        eid = new_id()
-        value = value.replace(finals[i % BASES][0], code.encode())
-        out.append((code.encode(), value, replace(env, id=eid, correlation_id=eid, subject=code).to_headers()))
+        out.append((code.encode(), value.replace(finals[i % BASES][0], code.encode()),
+                    replace(env, id=eid, correlation_id=eid, subject=code).to_headers()))  # fmt: skip
     return out, {code: i % BASES for i, code in enumerate(codes)}, finals
 
 
@@ -154,19 +148,205 @@ async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        parts = [TopicPartition(TOPIC, p) for p in await partitions_of(consumer, TOPIC)]
-        return dict(await consumer.end_offsets(parts))
+        return dict(await consumer.end_offsets([TopicPartition(TOPIC, p) for p in await partitions_of(consumer, TOPIC)]))
     finally:
         await consumer.stop()
 
 
-async def caught_up(admin: AIOKafkaAdminClient, group: str, ends: dict[TopicPartition, int]) -> bool:
+async def create_times(bootstrap: str, begin: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> dict[tuple[str, int], float]:  # fmt: skip
+    """(code, version) -> Kafka CreateTime (set by the API's producer at send) of the records in [begin, ends)."""
+    consumer, out = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False), {}
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        for tp, offset in begin.items():
+            consumer.seek(tp, offset)
+        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+            for recs in (await consumer.getmany(timeout_ms=500)).values():
+                for r in recs:
+                    d = orjson.loads(r.value)["dossier"]
+                    out.setdefault((d["code"], d["version"]), r.timestamp / 1000)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def caught_up(bootstrap: str, group: str, ends: dict[TopicPartition, int]) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
     try:
         done = await admin.list_consumer_group_offsets(group)
     except KafkaError:  # no coordinator yet: the group has not started
         return False
-    return all(done[tp].offset >= end for tp, end in ends.items() if end > 0 and tp in done) and all(
-        tp in done for tp, end in ends.items() if end > 0)  # fmt: skip
+    finally:
+        await admin.close()
+    return all(tp in done and done[tp].offset >= end for tp, end in ends.items() if end > 0)
+
+
+async def post_raw(pool: Pool, port: int, path: str, body: bytes) -> int:
+    """One HTTP/1.1 POST on a kept-alive connection (a new one when all are busy): the load generator
+    must cost far less CPU than what it measures (httpx took ~3 ms a request here and skewed the run)."""
+    while True:
+        reused = bool(pool)
+        reader, writer = pool.pop() if pool else await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))  # fmt: skip
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            if not reused:  # otherwise: an idle kept-alive connection the server closed; try another
+                raise
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    await reader.readexactly(int(length[1]) if length else 0)
+    pool.append((reader, writer))
+    return int(head[9:12])
+
+
+def pct(xs: list[float]) -> dict[str, float]:
+    s = sorted(xs) or [float("nan")]
+    return {f"p{q}": s[min(len(s) - 1, int(len(s) * q / 100))] * 1000 for q in (50, 95, 99)} | {"max": s[-1] * 1000}
+
+
+class Bench:
+    """The broker, the DVCQG sandbox process, throw-away directories, extra LIENTHONG_* variables."""
+
+    def __init__(self, args: argparse.Namespace, bootstrap: str, tmp: Path, http: httpx.AsyncClient) -> None:
+        self.args, self.bootstrap, self.tmp, self.http = args, bootstrap, tmp, http
+        self.dvcqg, self.pg_dsn = f"http://127.0.0.1:{free_port()}", os.environ.get("LIENTHONG_TEST_PG_DSN", "")
+        self.env, self.sandbox = dict(kv.split("=", 1) for kv in args.env), 0
+        self.broker = int((tmp / "broker/node-1/kafka.pid").read_text()) if not args.bootstrap else 0
+
+    def proc_env(self, name: str, group: str, state_dsn: str = "", extra: dict[str, str] | None = None) -> dict[str, str]:  # fmt: skip
+        (self.tmp / name).mkdir()
+        return {"LIENTHONG_BOOTSTRAP_SERVERS": self.bootstrap, "LIENTHONG_STATE_DIR": str(self.tmp / name),
+                "LIENTHONG_CONSUMER_GROUP": group, "LIENTHONG_DVCQG_URL": self.dvcqg} | (
+               {"LIENTHONG_DVCQG_STATE_DSN": state_dsn} if state_dsn else {}) | self.env | (extra or {})  # fmt: skip
+
+    async def pg(self, sql: str) -> None:
+        import asyncpg
+
+        admin = await asyncpg.connect(self.pg_dsn)
+        try:
+            await admin.execute(sql)
+        finally:
+            await admin.close()
+
+    def cpu(self, procs: dict[str, int]) -> dict[str, float]:
+        pids = procs | {"sandbox": self.sandbox, "bench": os.getpid()} | ({"broker": self.broker} if self.broker else {})
+        return {k: cpu_s(pid) for k, pid in pids.items()} | {"wall": time.perf_counter()}
+
+    async def stats(self) -> dict[str, Any]:
+        return dict((await self.http.get(f"{self.dvcqg}/_sandbox/stats")).json())
+
+    async def drain(self, workers: int, ends: dict[TopicPartition, int], template: dict[str, int],
+                    finals: list[tuple[bytes, bytes]], profile: Path | None = None) -> dict[str, Any]:  # fmt: skip
+        await self.http.post(f"{self.dvcqg}/_sandbox/reset")
+        group, tag = f"drain-{uuid.uuid4().hex[:6]}", "prof" if profile else f"drain{workers}"
+        db = f"lienthong_bench_{uuid.uuid4().hex[:8]}" if workers > 1 else ""  # shared sync state: PostgreSQL
+        state = urlunsplit(urlsplit(self.pg_dsn)._replace(path=f"/{db}")) if db else ""
+        await self.pg(f"CREATE DATABASE {db}") if db else None
+        argv = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []), *CLI[1:], "run",
+                "--flows", "dossier_sync"]  # fmt: skip
+        t0, first = time.perf_counter(), 0.0
+        procs = [await spawn(argv, self.proc_env(f"{tag}-{i}", group, state), self.tmp / f"{tag}-{i}.log")
+                 for i in range(workers)]  # fmt: skip
+        c0 = self.cpu({f"worker {i}": p.pid for i, p in enumerate(procs)})
+        try:
+            while not await caught_up(self.bootstrap, f"{group}.dossier_sync", ends):
+                if any(p.returncode is not None for p in procs) or time.perf_counter() - t0 > self.args.timeout:
+                    raise RuntimeError(f"drain did not finish; see {self.tmp}/{tag}-*.log")
+                if not first and (await self.stats())["calls_by_service"].get("DongBoHoSoMC"):
+                    first = time.perf_counter()
+                await asyncio.sleep(0.1)
+            c1 = self.cpu({f"worker {i}": p.pid for i, p in enumerate(procs)})
+        finally:
+            for p in procs:
+                await stop(p)
+            await self.pg(f"DROP DATABASE {db}") if db else None
+        stats = await self.stats()
+        held = orjson.loads((await self.http.get(f"{self.dvcqg}/_sandbox/dossiers", timeout=120)).content)
+        bad = sum(1 for code, i in template.items() if code not in held or orjson.loads(
+            finals[i][1].replace(finals[i][0], code.encode())) != {k: held[code][k] for k in ("item", "steps")})  # fmt: skip
+        n, wall, busy = sum(ends.values()), c1["wall"] - t0, c1["wall"] - (first or t0)
+        return {"workers": workers, "rate": n / wall, "rate_busy": n / busy, "dossiers_s": len(template) / busy,
+                "wall": wall, "bad": bad, "calls": stats["calls_by_service"], "state": "PostgreSQL" if db else "SQLite",
+                "refused": sum(v for k, v in stats["replies_by_error_code"].items() if k != "0"),
+                "writes": sum(h["writes"] for h in held.values()), "cpu": cpu_share(c0, c1)}  # fmt: skip
+
+    async def latency(self, extra: dict[str, str]) -> dict[str, Any]:
+        """Open-loop webhook posts at `--rate`/s; POST start -> DVCQG holds that version (or a newer one)."""
+        await self.http.post(f"{self.dvcqg}/_sandbox/reset")
+        n, group, port, tag = self.args.rate * self.args.seconds, f"lat-{uuid.uuid4().hex[:6]}", free_port(), new_id()
+        begin = await end_offsets(self.bootstrap)
+        await start_groups_at_end(Settings(bootstrap_servers=self.bootstrap), [TOPIC], [f"{group}.dossier_sync"])
+        worker = await spawn([*CLI, "run", "--flows", "dossier_sync"], self.proc_env(f"w-{tag}", group, extra=extra),
+                             self.tmp / f"w-{tag}.log")  # fmt: skip
+        api = await spawn([*CLI, "api", "--port", str(port)], self.proc_env(f"a-{tag}", group, extra=extra),
+                          self.tmp / f"a-{tag}.log")  # fmt: skip
+        bodies = list(islice(OnestopSimulator(n // 3 + 200, seed=11, run_id=tag[:8]).events(), WARM + n))
+        want: dict[str, dict[bytes, int]] = defaultdict(dict)  # code -> item (sorted-key JSON) -> highest version
+        for body in bodies:
+            d = onestop_event_to_canonical(OnestopDossierEventIn.model_validate(body)).dossier
+            item = orjson.dumps(dossier_to_dvcqg(d), option=orjson.OPT_SORT_KEYS)
+            want[d.code][item] = max(want[d.code].get(item, 0), d.version)
+        sent: dict[tuple[str, int], float] = {}
+        accepted, late, pool = [], [], []
+
+        async def post(body: dict[str, Any], at: float | None) -> None:
+            raw = orjson.dumps(body)
+            if at is not None:
+                await asyncio.sleep(max(0.0, at - time.perf_counter()))
+                late.append(time.perf_counter() - at)
+            t = time.time()
+            if await post_raw(pool, port, "/onestop/dossier-events", raw) == 202:
+                sent[(body["dossier"]["MaHoSo"], body["version"])] = t
+                accepted.append(time.time() - t) if at is not None else None
+
+        try:
+            await wait_http(self.http, f"http://127.0.0.1:{port}/readyz")
+            for body in bodies[:WARM]:  # warm-up: the worker joins its group and logs in to DVCQG
+                await post(body, None)
+            while not (await self.stats())["calls_by_service"].get("DongBoHoSoMC"):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2)
+            c0, t0 = self.cpu({"worker": worker.pid, "api": api.pid}), time.perf_counter()
+            await asyncio.gather(*(post(b, t0 + i / self.args.rate) for i, b in enumerate(bodies[WARM:])))
+            c1, ends = self.cpu({"worker": worker.pid, "api": api.pid}), await end_offsets(self.bootstrap)
+            for _, w in pool:
+                w.close()
+            deadline = time.monotonic() + 60
+            while not await caught_up(self.bootstrap, f"{group}.dossier_sync", ends) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+        finally:
+            await stop(worker)
+            await stop(api)
+        created, sem = await create_times(self.bootstrap, begin, ends), asyncio.Semaphore(16)
+
+        async def history(code: str) -> list[tuple[float, int]]:
+            async with sem:
+                r = await self.http.get(f"{self.dvcqg}/_sandbox/dossiers/{code}")
+            rows = r.json()["history"] if r.status_code == 200 else []
+            return [(h["received_at"], want[code].get(orjson.dumps(h["item"], option=orjson.OPT_SORT_KEYS), -1))
+                    for h in rows]  # fmt: skip
+
+        held = dict(zip(want, await asyncio.gather(*(history(c) for c in want)), strict=True))
+        e2e, ingest, onward, missing = [], [], [], 0
+        for key in {(b["dossier"]["MaHoSo"], b["version"]) for b in bodies[WARM:]} & set(sent):
+            at = min((at for at, v in held[key[0]] if v >= key[1] and at >= sent[key]), default=None)
+            missing += at is None
+            if at is not None:
+                e2e.append(at - sent[key])
+                ingest.append(created[key] - sent[key]) if key in created else None
+                onward.append(at - created[key]) if key in created else None
+        return {"n": n, "sent": len(accepted), "e2e": pct(e2e), "accepted": pct(accepted), "missing": missing,
+                "ingest": pct(ingest), "onward": pct(onward), "late": pct(late)["p99"], "env": extra,
+                "cpu": cpu_share(c0, c1)}  # fmt: skip
+
+
+def cpu_share(c0: dict[str, float], c1: dict[str, float]) -> dict[str, float]:
+    return {k: (c1[k] - c0[k]) / (c1["wall"] - c0["wall"]) for k in c0 if k != "wall"}
 
 
 async def wait_http(http: httpx.AsyncClient, url: str, timeout: float = 60) -> None:
@@ -181,253 +361,63 @@ async def wait_http(http: httpx.AsyncClient, url: str, timeout: float = 60) -> N
         await asyncio.sleep(0.1)
 
 
-async def post_raw(pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]], port: int, path: str,
-                   body: bytes) -> int:  # fmt: skip
-    """One HTTP/1.1 POST on a kept-alive connection of `pool` (a new one when all are busy): the load
-    generator must cost far less CPU than the server it measures (httpx took ~3 ms per request here)."""
-    while True:
-        reused = bool(pool)
-        reader, writer = pool.pop() if pool else await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))  # fmt: skip
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-            if not reused:  # an idle kept-alive connection may have been closed by the server: retry
-                raise
-    length = re.search(rb"(?i)content-length: *(\d+)", head)
-    await reader.readexactly(int(length[1]) if length else 0)
-    pool.append((reader, writer))
-    return int(head[9:12])
-
-
-class Run:
-    """One bench run: broker, DVCQG sandbox, throw-away directories, extra LIENTHONG_* variables."""
-
-    def __init__(self, args: argparse.Namespace, bootstrap: str, tmp: Path, http: httpx.AsyncClient) -> None:
-        self.args, self.bootstrap, self.tmp, self.http = args, bootstrap, tmp, http
-        self.dvcqg = f"http://127.0.0.1:{free_port()}"
-        self.pg_dsn = os.environ.get("LIENTHONG_TEST_PG_DSN", "")
-        self.sandbox: asyncio.subprocess.Process
-        self.env = dict(kv.split("=", 1) for kv in args.env)
-        self.broker_pid = int((tmp / "broker" / "node-1" / "kafka.pid").read_text()) if args.bootstrap == "" else 0
-
-    def worker_env(self, name: str, group: str, state_dsn: str) -> dict[str, str]:
-        (self.tmp / name).mkdir()
-        env = {"LIENTHONG_BOOTSTRAP_SERVERS": self.bootstrap, "LIENTHONG_STATE_DIR": str(self.tmp / name),
-               "LIENTHONG_CONSUMER_GROUP": group, "LIENTHONG_DVCQG_URL": self.dvcqg}  # fmt: skip
-        return env | ({"LIENTHONG_DVCQG_STATE_DSN": state_dsn} if state_dsn else {}) | self.env
-
-    async def pg(self, sql: str) -> None:
-        import asyncpg
-
-        admin = await asyncpg.connect(self.pg_dsn)
-        try:
-            await admin.execute(sql)
-        finally:
-            await admin.close()
-
-    def cpu(self, procs: dict[str, int]) -> dict[str, float]:
-        both = procs | ({"broker": self.broker_pid} if self.broker_pid else {}) | {"bench": os.getpid()}
-        return {k: cpu_s(pid) for k, pid in both.items()} | {"wall": time.perf_counter()}
-
-    async def drain(self, workers: int, ends: dict[TopicPartition, int], template: dict[str, int],
-                    finals: list[tuple[bytes, bytes]], profile: Path | None = None) -> dict[str, Any]:  # fmt: skip
-        await self.http.post(f"{self.dvcqg}/_sandbox/reset")
-        group, tag = f"drain-{uuid.uuid4().hex[:6]}", "prof" if profile else f"w{workers}"
-        db = f"lienthong_bench_{uuid.uuid4().hex[:8]}" if workers > 1 else ""  # shared sync state: PostgreSQL
-        state = urlunsplit(urlsplit(self.pg_dsn)._replace(path=f"/{db}")) if db else ""
-        await self.pg(f"CREATE DATABASE {db}") if db else None
-        argv = [PY, *(["-m", "cProfile", "-o", str(profile)] if profile else []), "-m", "lienthong.cli", "run",
-                "--flows", "dossier_sync"]  # fmt: skip
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
-        t0, first, last_poll = time.perf_counter(), 0.0, 0.0
-        procs = [await spawn(argv, self.worker_env(f"{tag}-{i}", group, state), self.tmp / f"{tag}-{i}.log")
-                 for i in range(workers)]  # fmt: skip
-        c0 = self.cpu({f"worker {i}": p.pid for i, p in enumerate(procs)} | {"sandbox": self.sandbox.pid})
-        try:
-            while not await caught_up(admin, f"{group}.dossier_sync", ends):
-                if any(p.returncode is not None for p in procs) or time.perf_counter() - t0 > self.args.timeout:
-                    raise RuntimeError(f"drain did not finish; see {self.tmp}/{tag}-*.log")
-                if not first and (await self.stats())["calls_by_service"].get("DongBoHoSoMC"):
-                    first = time.perf_counter()
-                await asyncio.sleep(0.1)
-            last_poll = time.perf_counter()
-            c1 = self.cpu({f"worker {i}": p.pid for i, p in enumerate(procs)} | {"sandbox": self.sandbox.pid})
-        finally:
-            await admin.close()
-            for p in procs:
-                await stop(p)
-            await self.pg(f"DROP DATABASE {db}") if db else None
-        stats = await self.stats()
-        held = orjson.loads((await self.http.get(f"{self.dvcqg}/_sandbox/dossiers", timeout=120)).content)
-        bad = sum(1 for code, i in template.items() if code not in held or orjson.loads(
-            finals[i][1].replace(finals[i][0], code.encode())) != {k: held[code][k] for k in ("item", "steps")})  # fmt: skip
-        n = sum(ends.values())
-        wall, busy = last_poll - t0, last_poll - (first or t0)
-        return {"workers": workers, "wall": wall, "busy": busy, "rate": n / wall, "rate_busy": n / busy,
-                "dossiers_s": len(template) / busy, "bad": bad, "calls": stats["calls_by_service"],
-                "errors": {k: v for k, v in stats["replies_by_error_code"].items() if k != "0"},
-                "writes": sum(h["writes"] for h in held.values()), "state": "PostgreSQL" if state else "SQLite",
-                "cpu": {k: (c1[k] - c0[k]) / (c1["wall"] - c0["wall"]) for k in c0 if k != "wall"}}  # fmt: skip
-
-    async def stats(self) -> dict[str, Any]:
-        return dict((await self.http.get(f"{self.dvcqg}/_sandbox/stats")).json())
-
-    async def latency(self, extra: dict[str, str]) -> dict[str, Any]:
-        """Open-loop webhook posts at `--rate`/s; per-event POST start -> DVCQG holds that version (or newer)."""
-        args, env0 = self.args, self.env
-        self.env = env0 | extra
-        await self.http.post(f"{self.dvcqg}/_sandbox/reset")
-        group, api = f"lat-{uuid.uuid4().hex[:6]}", f"http://127.0.0.1:{free_port()}"
-        await start_groups_at_end(Settings(bootstrap_servers=self.bootstrap), [TOPIC], [f"{group}.dossier_sync"])
-        tag = f"lat-{len(list(self.tmp.glob('lat-*')))}"
-        worker = await spawn([PY, "-m", "lienthong.cli", "run", "--flows", "dossier_sync"],
-                             self.worker_env(f"{tag}-worker", group, ""), self.tmp / f"{tag}-worker.log")  # fmt: skip
-        server = await spawn([PY, "-m", "lienthong.cli", "api", "--port", api.rsplit(":", 1)[1]],
-                             self.worker_env(f"{tag}-api", group, ""), self.tmp / f"{tag}-api.log")  # fmt: skip
-        self.env = env0
-        n, warm = args.rate * args.seconds, 100
-        sim = OnestopSimulator(n // 3 + 200, seed=11, run_id=tag)
-        bodies = list(islice(sim.events(), warm + n))
-        want: dict[str, dict[bytes, int]] = defaultdict(dict)  # code -> item (sorted JSON) -> highest version
-        for body in bodies:
-            ev = onestop_event_to_canonical(OnestopDossierEventIn.model_validate(body))
-            item = orjson.dumps(dossier_to_dvcqg(ev.dossier), option=SORTED)
-            want[ev.dossier.code][item] = max(want[ev.dossier.code].get(item, 0), ev.dossier.version)
-        sent: dict[tuple[str, int], float] = {}
-        accepted: list[float] = []
-        late: list[float] = []
-        try:
-            await wait_http(self.http, f"{api}/readyz")
-            pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-            port = int(api.rsplit(":", 1)[1])
-
-            async def post(i: int, body: dict[str, Any], at: float | None) -> None:
-                raw = orjson.dumps(body)
-                if at is not None:
-                    await asyncio.sleep(max(0.0, at - time.perf_counter()))
-                    late.append(time.perf_counter() - at)
-                t = time.time()
-                status = await post_raw(pool, port, "/onestop/dossier-events", raw)
-                if status == 202:
-                    sent[(body["dossier"]["MaHoSo"], body["version"])] = t
-                    accepted.append(time.time() - t) if at is not None else None
-
-            for i, body in enumerate(bodies[:warm]):  # warm-up: the worker joins its group, logs in
-                await post(i, body, None)
-            while (await self.stats())["calls_by_service"].get("DongBoHoSoMC", 0) == 0:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(2)
-            c0 = self.cpu({"worker": worker.pid, "api": server.pid, "sandbox": self.sandbox.pid})
-            t0 = time.perf_counter()
-            await asyncio.gather(*(post(warm + i, b, t0 + i / args.rate) for i, b in enumerate(bodies[warm:])))
-            c1 = self.cpu({"worker": worker.pid, "api": server.pid, "sandbox": self.sandbox.pid})
-            for _, w in pool:
-                w.close()
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-            await admin.start()
-            try:
-                ends = await end_offsets(self.bootstrap)
-                deadline = time.monotonic() + 60
-                while not await caught_up(admin, f"{group}.dossier_sync", ends) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
-            finally:
-                await admin.close()
-        finally:
-            await stop(worker)
-            await stop(server)
-        sem = asyncio.Semaphore(16)
-
-        async def history(code: str) -> list[tuple[float, int]]:
-            async with sem:
-                r = await self.http.get(f"{self.dvcqg}/_sandbox/dossiers/{code}")
-            rows = r.json()["history"] if r.status_code == 200 else []
-            return [(h["received_at"], want[code].get(orjson.dumps(h["item"], option=SORTED), -1)) for h in rows]
-
-        codes = sorted(want)
-        held = dict(zip(codes, await asyncio.gather(*(history(c) for c in codes)), strict=True))
-        e2e, missing = [], 0
-        for body in bodies[warm:]:
-            code, version = body["dossier"]["MaHoSo"], body["version"]
-            if (code, version) not in sent:
-                continue
-            t = min((at for at, v in held[code] if v >= version), default=None)
-            missing += t is None
-            e2e.append(t - sent[(code, version)]) if t is not None else None
-        cpu = {k: (c1[k] - c0[k]) / (c1["wall"] - c0["wall"]) for k in c0 if k != "wall"}
-        return {"n": n, "sent": len(accepted), "e2e": pct(e2e), "accepted": pct(accepted), "missing": missing,
-                "late_p99": pct(late)["p99"], "env": extra, "cpu": cpu,
-                "writes": sum(1 for rows in held.values() for _ in rows)}  # fmt: skip
-
-
-def pct(xs: list[float]) -> dict[str, float]:
-    s = sorted(xs) or [float("nan")]
-    return {f"p{q}": s[min(len(s) - 1, int(len(s) * q / 100))] * 1000 for q in (50, 95, 99)} | {"max": s[-1] * 1000}
-
-
-def profile_report(path: Path, k: int) -> tuple[list[str], str, list[str]]:
-    """Top own-time functions, own time by package, top lienthong functions by cumulative time."""
+def profile_report(path: Path, k: int) -> tuple[str, str, str]:
+    """Own time by package, the top `k` functions by own time, the top lienthong functions by cumulative time."""
     raw: dict[Any, Any] = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
     total, by_pkg = sum(v[2] for v in raw.values()) or 1.0, defaultdict(float)
-    short = lambda f: re.sub(r".*/(site-packages|lib/python3[.0-9]+|main)/", "", f)  # noqa: E731
     for (file, _, _), v in raw.items():
         m = re.search(r"site-packages/([^/.]+)|/(lienthong/(?:connectors/)?[a-z_]+)|/python3\.\d+/(asyncio)/", file)
         by_pkg[next(g for g in m.groups() if g) if m else "stdlib/builtins"] += v[2] / total
-    top = sorted(raw.items(), key=lambda kv: -kv[1][2])[:k]
-    lines = [f"{v[2] / total:5.1%}  {short(f)}:{ln} {fn} ({v[1]} calls)" for (f, ln, fn), v in top]
-    lt = sorted(((key, v) for key, v in raw.items() if "/lienthong/" in key[0] and "lambda" not in key[2]),
-                key=lambda kv: -kv[1][3])[:k]  # fmt: skip
-    cum = [f"{v[3] / total:5.1%}  {short(f)}:{ln} {fn} ({v[1]} calls)" for (f, ln, fn), v in lt]
-    return lines, ", ".join(f"{p} {s:.0%}" for p, s in sorted(by_pkg.items(), key=lambda kv: -kv[1])[:8]), cum
+
+    def line(f: str, ln: int, fn: str, share: float, calls: int) -> str:
+        return f"{share:5.1%}  {re.sub(r'.*/(site-packages|lib/python3[.0-9]+|main)/', '', f)}:{ln} {fn} ({calls} calls)"
+
+    own = [line(*key, v[2] / total, v[1]) for key, v in sorted(raw.items(), key=lambda kv: -kv[1][2])[:k]]
+    ours = sorted(((key, v) for key, v in raw.items() if "/lienthong/" in key[0] and "/cli.py" not in key[0]
+                   and "/app.py" not in key[0] and "<" not in key[2]), key=lambda kv: -kv[1][3])  # fmt: skip
+    cum = [line(*key, v[3] / total, v[0]) for key, v in ours[:k]]
+    pkgs = ", ".join(f"{p} {s:.0%}" for p, s in sorted(by_pkg.items(), key=lambda kv: -kv[1])[:8])
+    return pkgs, "\n".join(own), "\n".join(cum)
 
 
 async def main(args: argparse.Namespace, bootstrap: str, tmp: Path, broker: str) -> str:
     load0, t_start = os.getloadavg()[0], time.perf_counter()
     async with httpx.AsyncClient(timeout=60) as http:
-        run = Run(args, bootstrap, tmp, http)
+        b = Bench(args, bootstrap, tmp, http)
         await create_topics(bootstrap, partitions=6)
-        port = run.dvcqg.rsplit(":", 1)[1]
-        run.sandbox = await spawn([PY, "-m", "lienthong.connectors.dvcqg.sandbox", "--port", port], {},
-                                  tmp / "sandbox.log")  # fmt: skip
+        sandbox = await spawn([sys.executable, "-m", "lienthong.connectors.dvcqg.sandbox", "--port",
+                               b.dvcqg.rsplit(":", 1)[1]], {}, tmp / "sandbox.log")  # fmt: skip
+        b.sandbox = sandbox.pid
         try:
-            await wait_http(http, f"{run.dvcqg}/_sandbox/stats")
-            await http.post(f"{run.dvcqg}/_sandbox/down", json={"down": True})
-            t = time.perf_counter()
+            await wait_http(http, f"{b.dvcqg}/_sandbox/stats")
+            await http.post(f"{b.dvcqg}/_sandbox/down", json={"down": True})
             records, template, finals = backlog(args.updates, seed=5)
-            gen_s, size = time.perf_counter() - t, sum(len(v) for _, v, _ in records) / len(records)
-            prod = await produce(bootstrap, records)
+            size, rate = sum(len(v) for _, v, _ in records) / len(records), await produce(bootstrap, records)
             del records
             ends = await end_offsets(bootstrap)
-            print(f"queued {sum(ends.values())} updates ({size:.0f} B) in {gen_s:.1f} s + {prod:,.0f} msgs/s")
-            await http.post(f"{run.dvcqg}/_sandbox/down", json={"down": False})
-            counts = [1] + ([args.workers] if args.workers > 1 and run.pg_dsn else [])
-            if args.workers > 1 and not run.pg_dsn:
-                print("--workers > 1 needs LIENTHONG_TEST_PG_DSN (shared sync state): running 1 worker only")
+            print(f"queued {sum(ends.values())} updates of {size:.0f} B at {rate:,.0f} msgs/s; DVCQG back up")
+            await http.post(f"{b.dvcqg}/_sandbox/down", json={"down": False})
+            if args.workers > 1 and not b.pg_dsn:
+                print("--workers > 1 needs LIENTHONG_TEST_PG_DSN (a shared sync state): 1 worker only")
             drains = []
-            for w in counts:
-                drains.append(await run.drain(w, ends, template, finals))
-                print(f"drain, {w} worker(s): {drains[-1]['rate']:,.0f} updates/s ({drains[-1]})")
+            for w in [1] + ([args.workers] if args.workers > 1 and b.pg_dsn else []):
+                drains.append(await b.drain(w, ends, template, finals))
+                print(f"drain, {w} worker(s): {drains[-1]}")
             prof = tmp / "worker.prof"
-            pdrain = await run.drain(1, ends, template, finals, profile=prof)
-            print(f"drain under cProfile: {pdrain['rate']:,.0f} updates/s")
-            tune = dict(kv.split("=", 1) for kv in args.tune)
-            lats = [await run.latency({})] + ([await run.latency(tune)] if tune else [])
+            drains.append(await b.drain(1, ends, template, finals, profile=prof) | {"profiled": True})
+            print(f"drain under cProfile: {drains[-1]}")
+            lats = [await b.latency({})] + ([await b.latency(dict(kv.split("=", 1) for kv in args.tune))] if args.tune else [])  # fmt: skip
             for lat in lats:
-                print(f"latency {lat['env'] or 'defaults'}: e2e {lat['e2e']}, 202 {lat['accepted']}")
+                print(f"latency: {lat}")
         finally:
-            await stop(run.sandbox)
-    return section(args, broker, load0, os.getloadavg()[0], time.perf_counter() - t_start, size, prod, drains,
-                   pdrain, prof, lats)  # fmt: skip
+            await stop(sandbox)
+    return section(args, broker, (load0, os.getloadavg()[0], time.perf_counter() - t_start, size, rate), drains,
+                   profile_report(prof, 14), lats, bool(b.pg_dsn))  # fmt: skip
 
 
-def section(args: argparse.Namespace, broker: str, load0: float, load1: float, total_s: float, size: float,
-            prod: float, drains: list[dict[str, Any]], pdrain: dict[str, Any], prof: Path,
-            lats: list[dict[str, Any]]) -> str:  # fmt: skip
-    return f"{drains} {pdrain} {lats} {profile_report(prof, 14)}"
+def section(args: argparse.Namespace, broker: str, run: tuple[float, ...], drains: list[dict[str, Any]],
+            prof: tuple[str, str, str], lats: list[dict[str, Any]], pg: bool) -> str:  # fmt: skip
+    return f"{run} {drains} {prof} {lats} {pg}"
 
 
 def write_section(path: Path, text: str) -> None:
@@ -439,11 +429,11 @@ def write_section(path: Path, text: str) -> None:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--updates", type=int, default=100_000, help="dossier updates queued for the drain (4 per dossier)")
+    p.add_argument("--updates", type=int, default=100_000, help="updates queued for the drain (4 per dossier)")
     p.add_argument("--rate", type=int, default=200, help="webhook events per second in the latency run")
     p.add_argument("--seconds", type=int, default=30, help="length of the latency run")
     p.add_argument("--workers", type=int, default=1, help="worker processes (>1 needs LIENTHONG_TEST_PG_DSN)")
-    p.add_argument("--env", action="append", default=[], help="KEY=VALUE for the worker and API processes")
+    p.add_argument("--env", action="append", default=[], help="KEY=VALUE for every worker and API process")
     p.add_argument("--tune", action="append", default=[], help="KEY=VALUE: a second latency run with these too")
     p.add_argument("--timeout", type=float, default=600, help="longest drain, seconds")
     p.add_argument("--bootstrap", default="", help="use this broker instead of starting an embedded one")

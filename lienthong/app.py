@@ -87,11 +87,12 @@ def create_app(settings: Settings, *, publisher: BusPublisher | None = None, rou
 
     if bus is not None:
         from lienthong.connectors.dvcqg.routes import router as dvcqg_router
+        from lienthong.connectors.dvcqg.settings import DvcqgSettings
         from lienthong.connectors.onestop.routes import router as onestop_router
         from lienthong.connectors.onestop.settings import OnestopSettings
 
         api.include_router(onestop_router(bus, OnestopSettings()))
-        api.include_router(dvcqg_router(bus))
+        api.include_router(dvcqg_router(bus, token=DvcqgSettings().push_token.get_secret_value()))
     return api
 
 

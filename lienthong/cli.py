@@ -179,7 +179,9 @@ def audit_verify(
 
     result = asyncio.run(run())
     if result.ok:
-        out.print(f"audit chain intact: {result.records} records verified")
+        out.print(f"audit chain intact: {result.records} records verified; head {result.head}")
+        if head is None:
+            err.print("keep the head outside this store and pass it back with --expect-head next time")
         return
     err.print(f"audit chain BROKEN at record {result.first_broken_seq}: {result.reason} "
               f"({result.records} records verified before it)")  # fmt: skip
@@ -380,8 +382,26 @@ def api(
     """Serve the HTTP API: inbound routes, /healthz, /readyz, /metrics, /docs, /asyncapi.json."""
     import uvicorn
 
+    from lienthong.connectors.dvcqg.settings import DvcqgSettings
+    from lienthong.connectors.onestop.settings import OnestopSettings
+
     s = _settings()
-    uvicorn.run("lienthong.app:asgi_app", factory=True, host=host or s.http_host, port=port or s.http_port)
+    bind = host or s.http_host
+    missing = [
+        name
+        for name, value in (
+            ("LIENTHONG_ONESTOP_WEBHOOK_TOKEN", OnestopSettings().webhook_token),
+            ("LIENTHONG_DVCQG_PUSH_TOKEN", DvcqgSettings().push_token.get_secret_value()),
+        )
+        if not value
+    ]
+    if bind not in ("127.0.0.1", "::1", "localhost") and missing:
+        raise _fail(
+            f"refusing to serve the inbound routes on {bind} without {' and '.join(missing)}: anyone "
+            "reaching the port could forge dossier events. Set them, or listen on 127.0.0.1.",
+            2,
+        )
+    uvicorn.run("lienthong.app:asgi_app", factory=True, host=bind, port=port or s.http_port)
 
 
 @app.command("demo")

@@ -40,10 +40,39 @@ def mask_value(value: str) -> str:
     return f"{MASK}{value[-2:]}"
 
 
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def _looks_like_name_word(word: str) -> bool:
+    return len(word) > 1 and word[0].isupper() and word[1:].islower() and word.isalpha()
+
+
+def mask_names(text: str) -> str:
+    """Mask runs of two or more capitalised words ("Nguyễn Văn An"): a peer's free text may name a
+    person and no list of names is complete. Over-masks place names too, which is the safe side."""
+    words = list(_WORD_RE.finditer(text))
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        j = i
+        while (
+            j < len(words)
+            and _looks_like_name_word(words[j].group(0))
+            and (j == i or text[words[j - 1].end() : words[j].start()].isspace())
+        ):
+            j += 1
+        if j - i >= 2:
+            spans.append((words[i].start(), words[j - 1].end()))
+        i = max(j, i + 1)
+    for start, end in reversed(spans):
+        text = text[:start] + MASK + text[end:]
+    return text
+
+
 def mask_text(text: str) -> str:
-    """Replace phone numbers and ID numbers found in free text."""
+    """Replace phone numbers, ID numbers and name-like word runs found in free text."""
     text = _PHONE_RE.sub(lambda m: mask_value(m.group(0)), text)
-    return _ID_RE.sub(lambda m: mask_value(m.group(0)), text)
+    return mask_names(_ID_RE.sub(lambda m: mask_value(m.group(0)), text))
 
 
 def redact(obj: Any, *, _sensitive: bool = False) -> Any:

@@ -20,6 +20,9 @@ class VerifyResult:
     """Sequence number of the first record that fails (or the first missing one)."""
     reason: str = ""
     """What is wrong there, in words an operator can act on."""
+    head: str = ""
+    """`SEQ:HASH` of the last verified record: keep it outside the store and pass it back as
+    `--expect-head` to detect a tail cut off together with its anchors."""
 
 
 async def verify_chain(store: AuditStore, *, expect_head: tuple[int, str] | None = None) -> VerifyResult:
@@ -49,4 +52,4 @@ async def verify_chain(store: AuditStore, *, expect_head: tuple[int, str] | None
             f"record {expected_seq} is missing: the chain ends at {expected_seq - 1} but an anchor "
             f"says it reached {max(beyond)} (tail cut off)",
         )  # fmt: skip
-    return VerifyResult(True, n)
+    return VerifyResult(True, n, head=f"{expected_seq - 1}:{prev_hash}")

@@ -81,6 +81,16 @@ class AuditWriter:
         return await fut
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            # However the task ends (cancelled, crashed), nobody may wait forever for a commit.
+            for _, fut in self._pending:
+                if not fut.done():
+                    fut.set_exception(RuntimeError("audit writer stopped before committing these records"))
+            self._pending.clear()
+
+    async def _loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()

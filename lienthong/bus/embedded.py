@@ -213,6 +213,8 @@ class EmbeddedKafka:
             "auto.create.topics.enable=false",
             "num.partitions=6",
             "log.segment.bytes=268435456",
+            "message.max.bytes=4194304",  # lienthong.bus.producer.MAX_RECORD_BYTES
+            "replica.fetch.max.bytes=4194304",
             "",
         ])  # fmt: skip
 

@@ -28,6 +28,10 @@ class Outbound:
     """Kafka headers (the envelope plus any lienthong bookkeeping)."""
 
 
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+"""Largest record lienthong produces; topics and the embedded broker accept it (`max.message.bytes`)."""
+
+
 def make_producer(settings: Settings, *, bootstrap: str | None = None) -> AIOKafkaProducer:
     """A producer that never loses an acknowledged record: acks from all in-sync replicas, idempotent."""
     return AIOKafkaProducer(
@@ -37,6 +41,8 @@ def make_producer(settings: Settings, *, bootstrap: str | None = None) -> AIOKaf
         linger_ms=settings.producer_linger_ms,
         max_batch_size=settings.producer_batch_bytes,
         request_timeout_ms=30000,
+        # Room for a body at LIENTHONG_MAX_BODY_BYTES plus envelope and retry/DLQ headers.
+        max_request_size=MAX_RECORD_BYTES,
     )
 
 

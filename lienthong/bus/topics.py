@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lienthong.bus.producer import MAX_RECORD_BYTES
+
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -32,8 +34,8 @@ class TopicSpec:
     """Partitions; None = the `LIENTHONG_PARTITIONS` setting."""
     retention_ms: int = 7 * DAY_MS
     """How long records are kept (milliseconds)."""
-    dlq_retention_ms: int = 30 * DAY_MS
-    """How long dead letters are kept: long enough for operators to act."""
+    dlq_retention_ms: int = -1
+    """How long dead letters are kept: -1 = until deleted on purpose (nothing is lost by expiry)."""
     companions: bool = True
     """Whether the topic has `.retry` and `.dlq` companions (consumed topics do)."""
     config: dict[str, str] = field(default_factory=dict)
@@ -147,11 +149,11 @@ async def create_topics(
         wanted: list[Any] = []
         for spec in specs if specs is not None else CATALOGUE.values():
             n = spec.partitions or partitions
-            base = {"retention.ms": str(spec.retention_ms), **spec.config}
+            base = {"retention.ms": str(spec.retention_ms), "max.message.bytes": str(MAX_RECORD_BYTES), **spec.config}
             wanted.append(NewTopic(spec.name, n, replication_factor, topic_configs=base))
             if spec.companions:
                 wanted.append(NewTopic(spec.retry, n, replication_factor, topic_configs=base))
-                dlq_cfg = {"retention.ms": str(spec.dlq_retention_ms)}
+                dlq_cfg = {"retention.ms": str(spec.dlq_retention_ms), "max.message.bytes": str(MAX_RECORD_BYTES)}
                 wanted.append(NewTopic(spec.dlq, n, replication_factor, topic_configs=dlq_cfg))
         new = [t for t in wanted if t.name not in existing]
         if new:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lienthong.bus.topics import CATALOGUE, DAY_MS, TopicSpec, all_topic_names, asyncapi_document
+from lienthong.bus.topics import CATALOGUE, TopicSpec, all_topic_names, asyncapi_document
 
 CONSUMED = [spec for spec in CATALOGUE.values() if spec.companions]
 
@@ -64,10 +64,10 @@ def test_the_dossier_flows_have_catalogue_topics() -> None:
     assert {"dossier.events", "dossier.inbound", "dossier.outcomes", "dossier.alerts"} <= set(CATALOGUE)
 
 
-def test_dead_letters_are_kept_longer_than_the_records() -> None:
+def test_dead_letters_never_expire() -> None:
+    # -1 = kept until an operator deletes them: a dead letter must not be lost by retention.
     for spec in CONSUMED:
-        assert spec.dlq_retention_ms >= 7 * DAY_MS
-        assert spec.dlq_retention_ms >= spec.retention_ms
+        assert spec.dlq_retention_ms == -1
 
 
 @pytest.mark.parametrize("spec", list(CATALOGUE.values()), ids=lambda s: s.name)

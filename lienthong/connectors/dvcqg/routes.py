@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from lienthong.bus.envelope import new_envelope
 from lienthong.bus.publisher import BusPublisher
 from lienthong.bus.worker import derived_id
+from lienthong.connectors.http import bearer_ok
 from lienthong.logging import get_logger
 from lienthong.mappings import MAPPING_VERSION
 from lienthong.mappings.dvcqg import SERVICE_LAND_TAX_NOTICE, parse_inbound
@@ -101,8 +102,12 @@ def router(
     topic: str = INBOUND_TOPIC,
     recent_max: int = RECENT_MAX,
     publish_timeout_s: float = PUBLISH_TIMEOUT_S,
+    token: str = "",
 ) -> APIRouter:
     """The DVCQG push endpoint, publishing to `topic` through `publisher`.
+
+    `token` (when set, `LIENTHONG_DVCQG_PUSH_TOKEN`) is required as a bearer token: without it anyone
+    who reaches the port could queue notices for the one-stop system.
 
     `recent_max` bounds the in-memory set of digests of recently accepted bodies. A push not durable
     within `publish_timeout_s` (broker unreachable, topic missing) is answered HTTP 503.
@@ -140,8 +145,10 @@ def router(
             }
         },
     )
-    async def push(request: Request) -> JSONResponse:
+    async def push(request: Request) -> JSONResponse:  # noqa: PLR0911 - one early answer per refusal
         """DVCQG pushes `{service, isUpdating, data}`; `error_code` 0 once it is durable on the bus."""
+        if token and not bearer_ok(request, token):
+            return _reply(-1, "missing or wrong bearer token", status=401)
         raw = await request.body()
         try:
             body = orjson.loads(raw)

@@ -46,6 +46,9 @@ class DvcqgSettings(BaseSettings):
     session_refresh_margin_s: float = Field(60.0, ge=0)
     """Log in again this many seconds before the session's `expires_in` runs out (capped at half the
     session's lifetime), so no call meets an expired session in the normal course."""
+    push_token: SecretStr = SecretStr("")
+    """Bearer token DVCQG must send to `POST /dvcqg/push`. Empty = no check (loopback only: `lienthong
+    api` refuses to listen elsewhere without it)."""
     state_dsn: str = Field("", repr=False)
     """Store of the sync state (last version, status and steps sent per dossier: the version guard):
     `sqlite:///path.db` or `postgresql://...`. Empty = SQLite file `dvcqg_sync.db` under

@@ -14,7 +14,6 @@ repeat (answer 200 `{"accepted": true, "duplicate": true}`), within one process.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
@@ -24,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lienthong.bus.publisher import BusPublisher
+from lienthong.connectors.http import bearer_ok
 from lienthong.connectors.onestop.settings import OnestopSettings
 from lienthong.connectors.onestop.worker import EVENTS_TOPIC, dossier_event_record
 from lienthong.logging import get_logger
@@ -142,11 +142,6 @@ def _invalid(exc: ValidationError) -> JSONResponse:
     return _refused(422, f"the dossier event is invalid: {len(errors)} error(s); nothing was published", errors)
 
 
-def _authorised(request: Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-
-
 def router(
     publisher: BusPublisher,
     settings: OnestopSettings,
@@ -192,7 +187,7 @@ def router(
         the same `event_id` again is safe (same record id, same version; the DVCQG sync keeps one).
         Error answers name fields and rules, never submitted values (they carry personal data).
         """
-        if settings.webhook_token and not _authorised(request, settings.webhook_token):
+        if settings.webhook_token and not bearer_ok(request, settings.webhook_token):
             return _refused(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
         raw = await request.body()
         try:
