@@ -9,6 +9,7 @@ can read a lienthong record.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -169,3 +170,12 @@ def with_headers(headers: Iterable[tuple[str, bytes]], **updates: str) -> list[t
     out = [(k, v) for k, v in headers if k not in updates]
     out.extend((k, v.encode()) for k, v in updates.items())
     return out
+
+
+_NS = uuid.UUID("6f1c2f55-8d8e-4a5c-9a53-6c69656e7468")
+
+
+def derived_id(parent_id: str, salt: str) -> str:
+    """A deterministic id for an event caused by `parent_id`: redelivery re-publishes the same id,
+    so consumers can drop the duplicate."""
+    return str(uuid.uuid5(_NS, f"{parent_id}/{salt}"))

@@ -14,10 +14,10 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from lienthong.audit.record import AuditEntry, digest
-from lienthong.bus.envelope import new_envelope
+from lienthong.bus.envelope import derived_id, new_envelope
 from lienthong.bus.idempotency import IdempotencyStore, effect_key
 from lienthong.bus.producer import Outbound
-from lienthong.bus.worker import BatchResult, Inbound, Outcome, derived_id
+from lienthong.bus.worker import BatchResult, Inbound, Outcome
 from lienthong.connectors.http import raise_for_peer, transport_error
 from lienthong.errors import PermanentError
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,7 +35,7 @@ from lienthong import metrics
 from lienthong.audit.record import AuditEntry, digest
 from lienthong.audit.writer import AuditWriter
 from lienthong.bus.circuit import Circuit
-from lienthong.bus.envelope import Envelope, new_id, now_rfc3339
+from lienthong.bus.envelope import Envelope, derived_id, now_rfc3339
 from lienthong.bus.policy import (
     Failure,
     RetrySchedule,
@@ -483,13 +482,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.worker.on_assigned(assigned)
 
 
-_NS = uuid.UUID("6f1c2f55-8d8e-4a5c-9a53-6c69656e7468")
-
-
-def derived_id(parent_id: str, salt: str) -> str:
-    """A deterministic id for an event caused by `parent_id`: redelivery re-publishes the same id,
-    so consumers can drop the duplicate."""
-    return str(uuid.uuid5(_NS, f"{parent_id}/{salt}"))
-
-
-__all__ = ["BatchHandler", "Flow", "Inbound", "Outcome", "RejectionEvent", "Worker", "derived_id", "new_id"]
+__all__ = ["BatchHandler", "Flow", "Inbound", "Outcome", "RejectionEvent", "Worker"]

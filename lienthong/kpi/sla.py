@@ -21,9 +21,8 @@ from functools import partial
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from lienthong.bus.envelope import Envelope, now_rfc3339
+from lienthong.bus.envelope import Envelope, derived_id, now_rfc3339
 from lienthong.bus.producer import Outbound, make_producer, publish_all
-from lienthong.bus.worker import derived_id
 from lienthong.calendar import WorkingCalendar, is_overdue
 from lienthong.calendar.config import VIETNAM_TZ
 from lienthong.kpi.store import AlertKind, KpiStore, ProjectedDossier, default_kpi_dsn

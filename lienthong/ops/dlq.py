@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 
@@ -138,4 +138,4 @@ async def redrive(
     return done
 
 
-__all__ = ["DlqFilter", "collect", "dlq_topics", "redrive", "redrive_record", "replace", "summarise"]
+__all__ = ["DlqFilter", "collect", "dlq_topics", "redrive", "redrive_record", "summarise"]

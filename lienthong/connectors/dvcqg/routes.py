@@ -29,9 +29,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from lienthong.bus.envelope import new_envelope
+from lienthong.bus.envelope import derived_id, new_envelope
 from lienthong.bus.publisher import BusPublisher
-from lienthong.bus.worker import derived_id
 from lienthong.connectors.http import bearer_ok
 from lienthong.logging import get_logger
 from lienthong.mappings import MAPPING_VERSION

@@ -27,11 +27,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lienthong.audit.record import AuditEntry, digest
-from lienthong.bus.envelope import Envelope, new_envelope
+from lienthong.bus.envelope import Envelope, derived_id, new_envelope
 from lienthong.bus.idempotency import IdempotencyStore, effect_key
 from lienthong.bus.producer import Outbound
 from lienthong.bus.topics import TopicSpec
-from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome, derived_id
+from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome
 from lienthong.connectors.onestop.client import OPERATION, PEER, OnestopClient
 from lienthong.connectors.onestop.settings import OnestopSettings
 from lienthong.errors import PermanentError, TransientError

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
+from lienthong.bus.envelope import derived_id
 from lienthong.bus.producer import Outbound
-from lienthong.bus.worker import derived_id
 from lienthong.calendar.config import VIETNAM_TZ
 from lienthong.kpi.sla import SlaWatch
 from lienthong.kpi.store import KpiStore
