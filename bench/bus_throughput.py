@@ -229,8 +229,10 @@ def machine(broker: str) -> str:
     mem = int(re.findall(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[0]) / 2**20
     cpu = (re.findall(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()) or ["?"])[0]
     java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.split("\n")[0]
-    return (f"{os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, {platform.system()}, Python "
-            f"{platform.python_version()}, aiokafka {aiokafka.__version__}, Kafka {broker} ({java.strip()})")
+    return (
+        f"{os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, {platform.system()}, Python "
+        f"{platform.python_version()}, aiokafka {aiokafka.__version__}, Kafka {broker} ({java.strip()})"
+    )
 
 
 def write_section(path: Path, section: str) -> None:
@@ -273,8 +275,10 @@ async def main(args: argparse.Namespace, bootstrap: str, tmp: Path, broker: str)
     rows = [f"| baseline: raw aiokafka (best of {bases[0]:,.0f} / {bases[1]:,.0f}) | {base:,.0f} | 100% |"]
     rows += [f"| Worker, consume_batch_max={b}{' (best)' * (b == best)} | {x['rate']:,.0f} | {x['rate'] / base:.0%} |"
              for b, x in runs.items()]  # fmt: skip
-    rows += [f"| baseline under `gc.freeze()` | {fbase:,.0f} | 100% |",
-             f"| Worker {best} under `gc.freeze()` | {frun['rate']:,.0f} | {frun['rate'] / fbase:.0%} |"]
+    rows += [
+        f"| baseline under `gc.freeze()` | {fbase:,.0f} | 100% |",
+        f"| Worker {best} under `gc.freeze()` | {frun['rate']:,.0f} | {frun['rate'] / fbase:.0%} |",
+    ]
     arows = [f"| {db} | {x['seq']:,.0f} | {x['concurrent']:,.0f} | {x['verify']:,.0f} |" for db, x in audit.items()]
     arows += [] if pg_dsn else ["| PostgreSQL: not measured (set LIENTHONG_TEST_PG_DSN) | | | |"]
     wall = sum(r["steps"].values())
