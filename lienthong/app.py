@@ -16,17 +16,53 @@ from lienthong import __version__
 from lienthong.audit.writer import AuditWriter
 from lienthong.bus.idempotency import IdempotencyStore
 from lienthong.bus.publisher import BusPublisher
-from lienthong.bus.topics import CATALOGUE, asyncapi_document, create_topics
+from lienthong.bus.topics import asyncapi_document, create_topics
 from lienthong.bus.worker import Flow, Worker
+from lienthong.connectors.base import FlowContext, FlowSpec
+from lienthong.connectors.registry import connector_flows, connectors
+from lienthong.errors import ConfigurationError
 from lienthong.logging import configure_logging, get_logger
 from lienthong.settings import Settings
 
 log = get_logger("lienthong.app")
 
 Close = Callable[[], Awaitable[None]]
-FLOWS = ("dossier_sync", "kpi", "onestop_notices", "onestop_events", "selftest")
-"""Flows `lienthong run --flows` knows: DVCQG sync, KPI projection, DVCQG notices → one-stop, the
-one-stop system's own topic → dossier.events, and the bus self-test."""
+
+
+async def _build_kpi(settings: Settings, ctx: FlowContext) -> tuple[Flow, Close]:
+    from lienthong.kpi.worker import build_kpi_flow
+
+    del ctx
+    return await build_kpi_flow(settings)
+
+
+CORE_FLOWS: dict[str, FlowSpec] = {
+    "kpi": FlowSpec(
+        name="kpi",
+        topic="dossier.events",
+        peer="-",
+        description="dossier.events -> the KPI projection (reports, overdue list)",
+        build=_build_kpi,
+        default=True,
+    ),
+}
+"""Flows of the core itself; connectors add theirs through the registry. (`selftest` is wired apart: it
+needs the URL of its recording peer.)"""
+
+
+def all_flows() -> dict[str, FlowSpec]:
+    """Every flow `lienthong run --flows` knows: the core's and each registered connector's."""
+    flows = dict(CORE_FLOWS)
+    for name, spec in connector_flows().items():
+        if name in flows:
+            raise ConfigurationError(f"connector flow {name!r} shadows a core flow")
+        flows[name] = spec
+    return flows
+
+
+def default_flows() -> list[str]:
+    """The flows `lienthong run` starts when `--flows` is not given."""
+    return [name for name, spec in all_flows().items() if spec.default]
 
 
 def create_app(settings: Settings, *, publisher: BusPublisher | None = None, routes: bool = True) -> FastAPI:
@@ -86,42 +122,26 @@ def create_app(settings: Settings, *, publisher: BusPublisher | None = None, rou
         return asyncapi_document(settings.bootstrap_servers)
 
     if bus is not None:
-        from lienthong.connectors.dvcqg.routes import router as dvcqg_router
-        from lienthong.connectors.dvcqg.settings import DvcqgSettings
-        from lienthong.connectors.onestop.routes import router as onestop_router
-        from lienthong.connectors.onestop.settings import OnestopSettings
-
-        api.include_router(onestop_router(bus, OnestopSettings()))
-        api.include_router(dvcqg_router(bus, token=DvcqgSettings().push_token.get_secret_value()))
+        for c in connectors():
+            for r in c.routers(bus):
+                api.include_router(r)
     return api
 
 
 async def build_flow(
-    settings: Settings, name: str, *, idempotency: IdempotencyStore, selftest_peer: str | None = None
+    settings: Settings, name: str, *, ctx: FlowContext, selftest_peer: str | None = None
 ) -> tuple[Flow, Close]:
     """One named flow wired to its handler, and the function that closes what it opened."""
-    if name == "dossier_sync":
-        from lienthong.connectors.dvcqg.worker import build_dossier_sync_flow
-
-        return await build_dossier_sync_flow(settings, idempotency=idempotency)
-    if name == "kpi":
-        from lienthong.kpi.worker import build_kpi_flow
-
-        return await build_kpi_flow(settings)
-    if name == "onestop_notices":
-        from lienthong.connectors.onestop.worker import build_onestop_delivery_flow
-
-        return await build_onestop_delivery_flow(settings, idempotency=idempotency)
-    if name == "onestop_events":
-        from lienthong.connectors.onestop.worker import build_onestop_topic_flow
-
-        return await build_onestop_topic_flow(settings)
     if name == "selftest":
         from lienthong.bus.selftest import TOPIC, SelfTestHandler
 
-        handler = SelfTestHandler(peer_url=selftest_peer, idempotency=idempotency)
+        handler = SelfTestHandler(peer_url=selftest_peer, idempotency=ctx.idempotency)
         return Flow(name="selftest", topic=TOPIC, handler=handler, peer="selftest-peer"), handler.close
-    raise ValueError(f"unknown flow {name!r}; known: {', '.join(FLOWS)}")
+    flows = all_flows()
+    spec = flows.get(name)
+    if spec is None:
+        raise ConfigurationError(f"unknown flow {name!r}; known: {', '.join([*flows, 'selftest'])}")
+    return await spec.build(settings, ctx)
 
 
 async def run_workers(
@@ -129,22 +149,17 @@ async def run_workers(
 ) -> None:
     """Run the named flows (and the SLA watch) until SIGINT/SIGTERM; each worker finishes its batch first."""
     configure_logging(settings.log_format, settings.log_level)
-    specs = list(CATALOGUE.values())
-    if "onestop_events" in names:
-        from lienthong.connectors.onestop.settings import OnestopSettings
-        from lienthong.connectors.onestop.worker import source_topic_spec
-
-        specs.append(source_topic_spec(OnestopSettings()))
     await create_topics(settings.bootstrap_servers, partitions=settings.partitions,
-                        replication_factor=settings.replication_factor, specs=specs)  # fmt: skip
+                        replication_factor=settings.replication_factor)  # fmt: skip
     audit = await AuditWriter.from_dsn(settings.resolved_audit_dsn(), batch_max=settings.audit_batch_max,
                                        encryption_key=settings.audit_encryption_key)  # fmt: skip
     idem = IdempotencyStore(settings.resolved_idempotency_dsn())
     await idem.open()
+    ctx = FlowContext(idempotency=idem, audit=audit)
     closers: list[Close] = []
     workers: list[Worker] = []
     for name in names:
-        flow, close = await build_flow(settings, name, idempotency=idem, selftest_peer=selftest_peer)
+        flow, close = await build_flow(settings, name, ctx=ctx, selftest_peer=selftest_peer)
         closers.append(close)
         workers.append(Worker(flow, settings, audit))
     extra: list[Awaitable[None]] = []

@@ -100,11 +100,10 @@ class Settings(BaseSettings):
 
 
 def settings_classes() -> list[type[BaseSettings]]:
-    """Every settings class: the hub's own and each connector's (`LIENTHONG_DVCQG_*`, `LIENTHONG_ONESTOP_*`)."""
-    from lienthong.connectors.dvcqg.settings import DvcqgSettings
-    from lienthong.connectors.onestop.settings import OnestopSettings
+    """Every settings class: the hub's own and each registered connector's (`LIENTHONG_<CONNECTOR>_*`)."""
+    from lienthong.connectors.registry import connectors
 
-    return [Settings, DvcqgSettings, OnestopSettings]
+    return [Settings, *(c.settings_class for c in connectors())]
 
 
 def env_names(cls: type[BaseSettings]) -> dict[str, str]:

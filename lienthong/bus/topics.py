@@ -59,7 +59,7 @@ class TopicSpec:
 
 _DOSSIER = "lienthong.schemas.dossier.DossierEvent"
 
-CATALOGUE: dict[str, TopicSpec] = {
+CORE_TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
     for spec in (
         TopicSpec(
@@ -75,14 +75,6 @@ CATALOGUE: dict[str, TopicSpec] = {
                 "vn.gov.lienthong.dossier.status_changed.v1",
                 "vn.gov.lienthong.dossier.step_added.v1",
             ),
-        ),
-        TopicSpec(
-            "dossier.inbound",
-            key="dossier code (MaHoSo)",
-            description="Online submissions and notices pushed by DVCQG (`{service, isUpdating, data}`), "
-            "consumed by the one-stop delivery worker.",
-            payload="lienthong.schemas.dossier.InboundNotice",
-            event_types=("vn.gov.lienthong.dossier.inbound_notice.v1",),
         ),
         TopicSpec(
             "dossier.outcomes",
@@ -122,10 +114,22 @@ CATALOGUE: dict[str, TopicSpec] = {
 }
 
 
+def catalogue() -> dict[str, TopicSpec]:
+    """Every topic lienthong owns: the core's (`CORE_TOPICS`) and each registered connector's."""
+    from lienthong.connectors.registry import connector_topics
+
+    specs = dict(CORE_TOPICS)
+    for spec in connector_topics():
+        if spec.name in specs:
+            raise ValueError(f"topic {spec.name!r} is declared twice (core or another connector)")
+        specs[spec.name] = spec
+    return specs
+
+
 def all_topic_names(specs: Iterable[TopicSpec] | None = None) -> list[str]:
     """Every topic name including retry and DLQ companions."""
     names: list[str] = []
-    for spec in specs if specs is not None else CATALOGUE.values():
+    for spec in specs if specs is not None else catalogue().values():
         names.append(spec.name)
         if spec.companions:
             names += [spec.retry, spec.dlq]
@@ -147,7 +151,7 @@ async def create_topics(
     try:
         existing = set(await admin.list_topics())
         wanted: list[Any] = []
-        for spec in specs if specs is not None else CATALOGUE.values():
+        for spec in specs if specs is not None else catalogue().values():
             n = spec.partitions or partitions
             base = {"retention.ms": str(spec.retention_ms), "max.message.bytes": str(MAX_RECORD_BYTES), **spec.config}
             wanted.append(NewTopic(spec.name, n, replication_factor, topic_configs=base))
@@ -188,7 +192,7 @@ def asyncapi_document(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
-    for spec in CATALOGUE.values():
+    for spec in catalogue().values():
         model = spec.payload_model()
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))

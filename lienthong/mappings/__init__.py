@@ -8,7 +8,6 @@ Modules:
 - `status`: status labels and the national-monitoring codes.
 - `identifiers`: dossier, agency, procedure, tax codes and personal IDs; dossier-code sequences.
 - `admin_units`: the 2025 province merger and agency-code remapping.
-- `synthetic`: fake but realistic dossiers for the demo and benchmarks.
 
 Nothing is imported here on purpose: `lienthong.schemas` uses `identifiers`, and an eager import of
 the other modules would make the two packages import each other.

@@ -15,7 +15,7 @@ from lienthong.audit.writer import AuditWriter
 from lienthong.bus.envelope import Envelope
 from lienthong.bus.policy import bookkeeping, original_headers
 from lienthong.bus.producer import Outbound, make_producer, publish_all
-from lienthong.bus.topics import CATALOGUE
+from lienthong.bus.topics import catalogue
 from lienthong.errors import PermanentError
 from lienthong.ops.tap import read_topic
 from lienthong.settings import Settings
@@ -25,7 +25,7 @@ def dlq_topics(topic: str | None = None) -> list[str]:
     """The DLQ topics to look at: one main topic's, or every catalogue topic's."""
     if topic:
         return [topic if topic.endswith(".dlq") else f"{topic}.dlq"]
-    return [s.dlq for s in CATALOGUE.values() if s.companions]
+    return [s.dlq for s in catalogue().values() if s.companions]
 
 
 @dataclass(frozen=True)

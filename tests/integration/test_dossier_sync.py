@@ -25,8 +25,8 @@ from lienthong.bus.worker import Worker
 from lienthong.connectors.dvcqg.sandbox import DvcqgSandboxState, create_dvcqg_sandbox, sandbox_state
 from lienthong.connectors.dvcqg.settings import DvcqgSettings
 from lienthong.connectors.dvcqg.worker import DossierSyncHandler, SyncState, SyncStateStore, build_dossier_sync_flow
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.mappings.dvcqg import dossier_to_dvcqg, steps_to_dvcqg
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import Dossier, DossierEvent, DossierEventKind, DossierStatus, ProcessingStep
 from lienthong.settings import Settings

@@ -21,8 +21,8 @@ from lienthong.bus.envelope import new_envelope
 from lienthong.bus.topics import TopicSpec, create_topics
 from lienthong.bus.worker import Worker
 from lienthong.calendar.config import VIETNAM_TZ
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.kpi import KpiStore, build_kpi_flow, build_sla_watch, default_kpi_dsn, load_report
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.schemas.dossier import Dossier, DossierEvent, DossierEventKind, DossierStatus
 from lienthong.settings import Settings
 from lienthong.testing import consume_all, wait_for

@@ -20,9 +20,9 @@ from lienthong.connectors.dvcqg.sandbox import (
 )
 from lienthong.connectors.dvcqg.settings import DvcqgSettings
 from lienthong.connectors.dvcqg.worker import SyncState, plan_dossier, steps_progress
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.errors import BusinessRejection, PermanentError, TransientError
 from lienthong.mappings.dvcqg import dossier_to_dvcqg, steps_to_dvcqg
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import Dossier, DossierEvent, DossierEventKind, DossierStatus, ProcessingStep
 

@@ -12,13 +12,9 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from lienthong.connectors.onestop.client import OnestopClient
-from lienthong.connectors.onestop.sandbox import (
-    OnestopSandboxState,
-    OnestopSimulator,
-    create_onestop_sandbox,
-    sandbox_state,
-)
+from lienthong.connectors.onestop.sandbox import OnestopSandboxState, create_onestop_sandbox, sandbox_state
 from lienthong.connectors.onestop.settings import OnestopSettings
+from lienthong.demo.lifecycle import OnestopSimulator
 from lienthong.errors import BusinessRejection, PermanentError, TransientError
 from lienthong.mappings.onestop import OnestopDossierEventIn, onestop_event_to_canonical
 from lienthong.schemas.dossier import DossierEvent, DossierStatus, can_transition

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from lienthong.calendar.config import VIETNAM_TZ
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.kpi.cli import app
 from lienthong.kpi.store import KpiStore
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.schemas.dossier import Dossier, DossierStatus
 
 runner = CliRunner()

@@ -13,9 +13,9 @@ import pytest
 from lienthong.bus.envelope import derived_id
 from lienthong.bus.producer import Outbound
 from lienthong.calendar.config import VIETNAM_TZ
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.kpi.sla import SlaWatch
 from lienthong.kpi.store import KpiStore
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.schemas.dossier import Dossier, DossierStatus
 
 # Thursday 3 July 2025, 09:00: from here one working day (8 h) ends Friday 09:00.

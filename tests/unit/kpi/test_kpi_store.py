@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import event, text
 
 from lienthong.calendar.config import VIETNAM_TZ
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.kpi.report import load_report
 from lienthong.kpi.store import KpiStore, project
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.schemas.dossier import Channel, Dossier, DossierStatus
 
 RECEIVED = datetime(2025, 7, 3, 9, 0, tzinfo=VIETNAM_TZ)

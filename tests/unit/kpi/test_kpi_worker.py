@@ -13,10 +13,10 @@ from sqlalchemy import event, text
 from lienthong.bus.envelope import new_envelope
 from lienthong.bus.worker import Inbound, Outcome
 from lienthong.calendar.config import VIETNAM_TZ
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.errors import PermanentError, TransientError
 from lienthong.kpi.store import KpiStore
 from lienthong.kpi.worker import KpiProjection, build_kpi_flow
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.schemas.dossier import DossierEvent, DossierEventKind
 from lienthong.settings import Settings
 

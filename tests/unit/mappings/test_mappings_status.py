@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.mappings.status import (
     ALLOWED_TRANSITIONS,
     STATUS_TABLE,
@@ -19,7 +20,6 @@ from lienthong.mappings.status import (
     monitoring_status,
     status_info,
 )
-from lienthong.mappings.synthetic import synthetic_dossier
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import Channel, ClockEffect, DossierStatus, Fee
 

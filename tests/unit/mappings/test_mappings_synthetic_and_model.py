@@ -9,9 +9,9 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError
 
+from lienthong.demo.workload import PROCEDURES, synthetic_dossier
 from lienthong.mappings.dvcqg import dossier_to_dvcqg, dvcqg_to_dossier, steps_to_dvcqg
 from lienthong.mappings.identifiers import validate_dossier_code, validate_personal_id, validate_procedure_code
-from lienthong.mappings.synthetic import PROCEDURES, synthetic_dossier
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import (
     Applicant,

@@ -33,11 +33,12 @@ from lienthong.bus.worker import Worker
 from lienthong.connectors.dvcqg.sandbox import create_dvcqg_sandbox, sandbox_state
 from lienthong.connectors.dvcqg.settings import DvcqgSettings
 from lienthong.connectors.dvcqg.worker import build_dossier_sync_flow
-from lienthong.connectors.onestop.sandbox import DriveReport, OnestopSimulator, create_onestop_sandbox
+from lienthong.connectors.onestop.sandbox import create_onestop_sandbox
 from lienthong.connectors.onestop.sandbox import sandbox_state as onestop_state
 from lienthong.connectors.onestop.settings import OnestopSettings
 from lienthong.connectors.onestop.worker import build_onestop_delivery_flow
-from lienthong.demo import embedded_broker, quiet_logs
+from lienthong.demo.broker import embedded_broker, quiet_logs
+from lienthong.demo.lifecycle import DriveReport, OnestopSimulator
 from lienthong.kpi.report import load_report
 from lienthong.kpi.store import KpiStore, default_kpi_dsn
 from lienthong.kpi.worker import build_kpi_flow

@@ -1,13 +1,10 @@
-"""`lienthong demo`: everything on loopback, a scripted workload through the bus, a summary at the end."""
+"""`lienthong demo --selftest`: the bus self-test on loopback (retries, a poison message, DLQ), a summary at the end."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,45 +15,14 @@ from rich.table import Table
 
 from lienthong.audit.verify import verify_chain
 from lienthong.audit.writer import AuditWriter
-from lienthong.bus.embedded import EmbeddedKafka
 from lienthong.bus.envelope import new_envelope
 from lienthong.bus.idempotency import IdempotencyStore
 from lienthong.bus.selftest import EVENT_TYPE, TOPIC, SelfTestHandler, make_message
 from lienthong.bus.topics import create_topics
 from lienthong.bus.worker import Flow, Worker
-from lienthong.logging import configure_logging
+from lienthong.demo.broker import embedded_broker, quiet_logs
 from lienthong.settings import Settings
 from lienthong.testing import RecordingPeer, ServedApp
-
-
-@asynccontextmanager
-async def embedded_broker(settings: Settings, *, use_embedded: bool, console: Console) -> AsyncIterator[Settings]:
-    """Settings pointing at a broker: the given bootstrap, a running embedded one, or one started here
-    (and stopped on exit)."""
-    if not use_embedded:
-        yield settings
-        return
-    found = EmbeddedKafka(settings.state_dir, version=settings.kafka_version)
-    kafka: EmbeddedKafka | None = None
-    if any(alive for _, alive, _ in found.status()):
-        bootstrap = found.bootstrap  # someone's `lienthong broker start`: use it, leave it running
-    else:
-        kafka = found
-        with console.status("starting the embedded Kafka broker (first run fetches it from Maven Central)..."):
-            bootstrap = kafka.start()
-    try:
-        yield settings.model_copy(update={"bootstrap_servers": bootstrap})
-    finally:
-        if kafka is not None:
-            with console.status("stopping the embedded Kafka broker..."):
-                kafka.stop()
-
-
-def quiet_logs(console: Console) -> None:
-    """Demo logging: errors only; group-coordinator start-up chatter of a fresh group is not news."""
-    configure_logging("console" if console.is_terminal else "json", "ERROR")
-    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.CRITICAL)
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 async def run_selftest_demo(

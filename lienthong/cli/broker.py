@@ -1,0 +1,58 @@
+"""`lienthong broker`: a local Apache Kafka (KRaft) from the official Maven Central jars."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lienthong.cli._shared import StateDir, broker_app, err, fail, out, settings_from
+from lienthong.errors import ConfigurationError
+
+
+@broker_app.command("start")
+def broker_start(
+    port: Annotated[int, typer.Option(help="Client port of the first node.")] = 9092,
+    nodes: Annotated[int, typer.Option(help="1 for a single node, 3 for a loopback cluster.")] = 1,
+    state_dir: StateDir = None,
+) -> None:
+    """Start Apache Kafka in KRaft mode and print `bootstrap=127.0.0.1:PORT`.
+
+    The first run fetches org.apache.kafka:kafka_2.13 with Maven into ~/.cache/lienthong (needs Java 17+).
+    Example: lienthong broker start --port 9092
+    """
+    from lienthong.bus.embedded import EmbeddedKafka
+
+    s = settings_from(state_dir=state_dir)
+    kafka = EmbeddedKafka(s.state_dir, port=port, nodes=nodes, version=s.kafka_version)
+    try:
+        with err.status(f"starting Kafka {s.kafka_version} ({nodes} node(s))..."):
+            bootstrap = kafka.start()
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"bootstrap={bootstrap}", highlight=False)
+
+
+@broker_app.command("stop")
+def broker_stop(state_dir: StateDir = None) -> None:
+    """Stop the broker started from this state directory."""
+    from lienthong.bus.embedded import EmbeddedKafka
+
+    s = settings_from(state_dir=state_dir)
+    EmbeddedKafka.from_state(s.state_dir).stop()
+    out.print("stopped")
+
+
+@broker_app.command("status")
+def broker_status(state_dir: StateDir = None) -> None:
+    """Show each node: process alive, port answering. Exit 1 if any is down."""
+    from lienthong.bus.embedded import EmbeddedKafka
+
+    s = settings_from(state_dir=state_dir)
+    rows = EmbeddedKafka.from_state(s.state_dir).status()
+    healthy = True
+    for node, alive, answers in rows:
+        healthy &= alive and answers
+        out.print(f"node {node.node_id}: 127.0.0.1:{node.client} process={'up' if alive else 'down'} "
+                  f"port={'answering' if answers else 'closed'}")  # fmt: skip
+    raise typer.Exit(0 if healthy else 1)
