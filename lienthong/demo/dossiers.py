@@ -39,6 +39,7 @@ from lienthong.connectors.onestop.settings import OnestopSettings
 from lienthong.connectors.onestop.worker import build_onestop_delivery_flow
 from lienthong.demo.broker import embedded_broker, quiet_logs
 from lienthong.demo.lifecycle import DriveReport, OnestopSimulator
+from lienthong.demo.parts import DemoContext, demo_parts
 from lienthong.kpi.report import load_report
 from lienthong.kpi.store import KpiStore, default_kpi_dsn
 from lienthong.kpi.worker import build_kpi_flow
@@ -155,7 +156,12 @@ async def _run(s: Settings, *, dossiers: int, console: Console, seed: int, start
     closers: list[Callable[[], Any]] = []
     workers: list[Worker] = []
     tasks: list[asyncio.Task[None]] = []
+    ctx = DemoContext(settings=s, audit=audit, idempotency=idem, publisher=publisher, console=console)
+    parts = demo_parts()
+    extra: dict[str, Any] = {}
     async with ServedApp(dvcqg_app) as dvcqg_srv, ServedApp(onestop_app) as onestop_srv:
+        for part in parts:
+            await part.start(ctx)
         api = create_app(s, publisher=publisher)
         flows = [
             await build_dossier_sync_flow(s, idempotency=idem, dvcqg=DvcqgSettings(url=dvcqg_srv.url)),
@@ -179,10 +185,14 @@ async def _run(s: Settings, *, dossiers: int, console: Console, seed: int, start
             bad = await _await_sync(sim, dvcqg, console)
             await _await_notices(onestop, min(NOTICES, len(sim.emitted_codes)))
             notices = len(onestop.notices)
-        for w in workers:
+            ctx.api_url = api_srv.url
+            for part in parts:
+                console.print(f"[bold]{part.name}[/bold]")
+                extra.update(await part.run(ctx))
+        for w in [*workers, *ctx.workers]:
             w.request_stop()
-        await asyncio.gather(*tasks)
-        for close in closers:
+        await asyncio.gather(*tasks, *ctx.part_tasks)
+        for close in [*closers, *ctx.closers]:
             await close()
     await publisher.close()
     await idem.close()
@@ -204,17 +214,19 @@ async def _run(s: Settings, *, dossiers: int, console: Console, seed: int, start
         "dvcqg_writes": dvcqg.stats.calls_by_service.get("DongBoHoSoMC", 0),
         "dvcqg_outage_s": round(outage, 1),
         "circuit_opened": sync.circuit.opened_count,
-        "retried": sum(w.stats["retried"] for w in workers),
-        "dead_lettered": sum(w.stats["dead_lettered"] for w in workers),
-        "rejected": sum(w.stats["rejected"] for w in workers),
+        "retried": sum(w.stats["retried"] for w in [*workers, *ctx.workers]),
+        "dead_lettered": sum(w.stats["dead_lettered"] for w in [*workers, *ctx.workers]),
+        "rejected": sum(w.stats["rejected"] for w in [*workers, *ctx.workers]),
         "notices_delivered": notices,
         "audit_records": audit_records,
         "audit_verified": verified.ok,
+        **extra,
         "seconds": round(time.monotonic() - started, 1),
     }
     if bad:
         summary["mismatch_examples"] = [_diff(dvcqg, sim, code) for code in bad[:3]]
-    summary["ok"] = bool(verified.ok and not bad and summary["dead_lettered"] == 0 and report.failed == 0)
+    parts_ok = all(v is not False for k, v in extra.items() if k.endswith("_ok"))
+    summary["ok"] = bool(verified.ok and not bad and summary["dead_lettered"] == 0 and report.failed == 0 and parts_ok)
     _print(console, summary, kpi)
     return summary
 
