@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -51,6 +51,22 @@ def open_engine(dsn: str) -> tuple[AsyncEngine, bool]:
     return create_async_engine(url), url.startswith("postgresql")
 
 
+SCHEMA_LOCK_KEY = 0x6C69656E74686F6E  # "lienthon": one advisory lock for every store's schema creation
+"""PostgreSQL advisory-lock key taken around `create_all`."""
+
+
+async def create_tables(engine: AsyncEngine, metadata: MetaData) -> None:
+    """Create `metadata`'s missing tables and indexes.
+
+    On PostgreSQL the transaction first takes an advisory lock: workers opening a fresh database at the
+    same moment would otherwise race in `create_all` (both see no table, one fails on the duplicate).
+    """
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+        await conn.run_sync(metadata.create_all)
+
+
 class IdempotencyStore:
     """Stored results of outbound effects, by key."""
 
@@ -59,8 +75,7 @@ class IdempotencyStore:
 
     async def open(self) -> None:
         """Create the table if missing."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_meta.create_all)
+        await create_tables(self.engine, _meta)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, str]:
         """Stored results of the keys that have one."""

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
-from lienthong.bus.idempotency import open_engine
+from lienthong.bus.idempotency import create_tables, open_engine
 from lienthong.calendar.config import VIETNAM_TZ
 from lienthong.mappings.identifiers import validate_dossier_code
 from lienthong.schemas.dossier import Channel, Dossier, DossierStatus
@@ -244,11 +244,11 @@ class KpiStore:
 
     async def open(self) -> None:
         """Create the table and its indexes if missing."""
-        async with self.engine.begin() as conn:
-            if self._sqlite:
+        if self._sqlite:
+            async with self.engine.begin() as conn:
                 # WAL lets `lienthong report` read while the kpi worker writes.
                 await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            await conn.run_sync(_meta.create_all)
+        await create_tables(self.engine, _meta)
 
     async def close(self) -> None:
         """Dispose of the connection pool."""

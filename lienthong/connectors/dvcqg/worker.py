@@ -37,7 +37,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from lienthong.audit.record import AuditEntry
-from lienthong.bus.idempotency import IdempotencyStore, open_engine
+from lienthong.bus.idempotency import IdempotencyStore, create_tables, open_engine
 from lienthong.bus.policy import error_text
 from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome
 from lienthong.connectors.dvcqg.client import PEER, DvcqgClient, ItemResult, Sent
@@ -88,8 +88,7 @@ class SyncStateStore:
 
     async def open(self) -> None:
         """Create the table if missing."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_meta.create_all)
+        await create_tables(self.engine, _meta)
 
     async def load(self, codes: Iterable[str]) -> dict[str, SyncState]:
         """Stored state of those of `codes` that have one (one query)."""
