@@ -289,6 +289,11 @@ class EmbeddedKafka:
     def _layout_file(self) -> Path:
         return self.state_dir / "broker" / "layout.json"
 
+    @staticmethod
+    def has_state(state_dir: Path) -> bool:
+        """Whether a broker was ever started from `state_dir` (its layout file exists)."""
+        return (state_dir / "broker" / "layout.json").is_file()
+
     @classmethod
     def from_state(cls, state_dir: Path, **defaults: int | str) -> EmbeddedKafka:
         """The cluster last started in `state_dir` (ports, node count), or one built from `defaults`."""

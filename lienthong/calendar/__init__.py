@@ -1,6 +1,8 @@
 """Working-time calendar: working days, due moments (NgayHenTra) and on-time classification.
 
-Pure code: the only I/O is `load_overrides`, which reads the operator's override file.
+Pure code: the only I/O is reading the override tables (`load_overrides`, `official_overrides`,
+`configured_calendar`): the shipped official table of government swaps and non-enacted package holidays,
+with the operator's file (`LIENTHONG_CALENDAR_OVERRIDES`) laid over it.
 Naive datetimes are read as Asia/Ho_Chi_Minh local time (the configured zone for a
 `WorkingCalendar`); every returned datetime is aware and in that zone.
 
@@ -12,16 +14,24 @@ Naive datetimes are read as Asia/Ho_Chi_Minh local time (the configured zone for
 
 from lienthong.calendar.classification import Punctuality, classify, is_overdue
 from lienthong.calendar.config import CalendarConfig
-from lienthong.calendar.overrides import CalendarOverrides, OverridesFileError, load_overrides
-from lienthong.calendar.working_calendar import WorkingCalendar
+from lienthong.calendar.limits import TimeLimit
+from lienthong.calendar.overrides import CalendarOverrides, OverridesFileError, load_overrides, official_overrides
+from lienthong.calendar.settings import CalendarSettings, configured_calendar, configured_overrides
+from lienthong.calendar.working_calendar import DayInfo, WorkingCalendar
 
 __all__ = [
     "CalendarConfig",
     "CalendarOverrides",
+    "CalendarSettings",
+    "DayInfo",
     "OverridesFileError",
     "Punctuality",
+    "TimeLimit",
     "WorkingCalendar",
     "classify",
+    "configured_calendar",
+    "configured_overrides",
     "is_overdue",
     "load_overrides",
+    "official_overrides",
 ]

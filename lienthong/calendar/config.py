@@ -37,6 +37,10 @@ class CalendarConfig:
     holiday_country: str = "VN"
     """Country code passed to `holidays.country_holidays` for public holidays and make-up days."""
 
+    same_day_cutoff: time = time(15, 0)
+    """Same-day procedures: received after this local time, the result is due the next working day
+    (Decree 23/2015/NĐ-CP art. 21 for certification)."""
+
     def __post_init__(self) -> None:
         ZoneInfo(self.timezone)  # raises ZoneInfoNotFoundError on a typo, at construction time
         if not self.working_periods:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 import holidays
@@ -22,6 +23,9 @@ class YearDaysOff:
     makeup_working_days: frozenset[date]
     """Weekend days worked instead of a swapped day off (ngày làm bù), e.g. Saturday 26 Apr 2025."""
 
+    names: Mapping[date, str] = field(default_factory=dict)
+    """English name of each public holiday as the package spells it (several joined by "; ")."""
+
 
 # Hot path: every working-day test needs its year, and building a `holidays` year (lunar
 # calendar included) costs about a millisecond; the set of years in use is small.
@@ -38,4 +42,5 @@ def year_days_off(country: str, year: int) -> YearDaysOff:
     return YearDaysOff(
         public_holidays=frozenset(d for d in calendar if d.year == year),
         makeup_working_days=frozenset(d for d in calendar.weekend_workdays if d.year == year),
+        names={d: str(name) for d, name in calendar.items() if d.year == year},
     )

@@ -9,13 +9,30 @@ way out.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from lienthong.calendar.config import CalendarConfig, to_local
-from lienthong.calendar.overrides import CalendarOverrides
+from lienthong.calendar.overrides import CalendarOverrides, official_overrides
 from lienthong.calendar.public_holidays import year_days_off
 
-__all__ = ["WorkingCalendar"]
+__all__ = ["DayInfo", "WorkingCalendar"]
+
+
+@dataclass(frozen=True, slots=True)
+class DayInfo:
+    """Whether one date is worked, and why."""
+
+    day: date
+    """The date."""
+    working: bool
+    """True when it is a working day."""
+    reason: str
+    """`weekday`, `weekend`, `public holiday: <name>`, `make-up working day`, or the override's name."""
+    source: str = ""
+    """Where the answer comes from: the override's legal source, `holidays package`, or empty for the
+    plain weekly rule."""
+
 
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta()
@@ -34,8 +51,9 @@ class WorkingCalendar:
     def __init__(self, config: CalendarConfig | None = None, overrides: CalendarOverrides | None = None) -> None:
         self.config = config if config is not None else CalendarConfig()
         """The convention in use."""
-        self.overrides = overrides if overrides is not None else CalendarOverrides()
-        """Local days off and working days that win over the national calendar."""
+        self.overrides = overrides if overrides is not None else official_overrides()
+        """Days off and working days that win over the national calendar (default: the shipped
+        official table, `lienthong.calendar.official_overrides()`)."""
         self._tz = self.config.tz
         self._periods = tuple(
             (_since_midnight(start), _since_midnight(end)) for start, end in self.config.working_periods
@@ -59,6 +77,28 @@ class WorkingCalendar:
             answer = self._compute_is_working_day(d)
             self._working_day_memo[d] = answer
         return answer
+
+    def explain(self, d: date) -> DayInfo:
+        """Whether `d` is worked and why (the override's name and source, the package holiday, the weekend)."""
+        ov = self.overrides
+        national = year_days_off(self.config.holiday_country, d.year)
+        holiday = national.names.get(d, "")
+        if d in ov.extra_working_days or d in ov.extra_days_off:
+            working = d in ov.extra_working_days
+            default = "working day (override)" if working else "day off (override)"
+            return DayInfo(d, working, ov.names.get(d, default), ov.sources.get(d, "override table"))
+        if d in national.public_holidays:
+            if self._ignored(holiday):
+                working = d.weekday() not in self.config.weekend_days
+                reason = f"{'weekday' if working else 'weekend'}; package holiday {holiday!r} not applied"
+                source = ov.sources.get(holiday.removesuffix(" (observed)"), "override table")
+                return DayInfo(d, working, reason, source)
+            return DayInfo(d, False, f"public holiday: {holiday}", "holidays package (Labour Code 2019 art. 112)")
+        if d.weekday() in self.config.weekend_days:
+            if d in national.makeup_working_days:
+                return DayInfo(d, True, "make-up working day", "holidays package")
+            return DayInfo(d, False, "weekend")
+        return DayInfo(d, True, "weekday")
 
     def next_working_moment(self, t: datetime) -> datetime:
         """Return `t` itself if it lies in a working period, else the start of the next one.
@@ -89,20 +129,33 @@ class WorkingCalendar:
         days: int | None = None,
         hours: int | None = None,
         calendar_days: int | None = None,
+        same_day: bool = False,
+        cutoff: time | None = None,
         pauses: Sequence[tuple[datetime, datetime]] = (),
     ) -> datetime:
         """Return the due moment (NgayHenTra) of a dossier received at `received`.
 
         Give exactly one limit: `days` working days (each `working_day_length` of working time,
-        counted from the moment of receipt), `hours` working hours, or `calendar_days`
+        counted from the moment of receipt), `hours` working hours, `calendar_days`
         (counted from the first working moment after receipt; a result on a day off moves to
-        the next working day at the same time of day).
+        the next working day at the same time of day), or `same_day`: the end of the working day
+        of receipt, or of the next working day when received after `cutoff` (default
+        `config.same_day_cutoff`, 15:00; e.g. certification, Decree 23/2015/NĐ-CP art. 21). Receipt
+        outside working time counts from the next working moment.
 
         `pauses` are (start, end) intervals when the clock stood still (status 5 supplement or
         6 payment requested). The due moment moves later by the working time inside the union
         of the pauses, counting only what lies after receipt; overlapping pauses count once.
         For a pause still open, pass the current moment as its end.
         """
+        if same_day:
+            if days is not None or hours is not None or calendar_days is not None:
+                raise ValueError("give exactly one of days, hours, calendar_days or same_day")
+            received_wall = self._wall(received)
+            base = self._same_day_wall(received_wall, cutoff or self.config.same_day_cutoff)
+            return self._aware(self._add_wall(base, self._paused_working_time(received_wall, pauses)))
+        if cutoff is not None:
+            raise ValueError("cutoff applies to same_day limits only")
         limit = _single_limit(days=days, hours=hours, calendar_days=calendar_days)
         received_wall = self._wall(received)
         paused = self._paused_working_time(received_wall, pauses)
@@ -135,7 +188,13 @@ class WorkingCalendar:
         national = year_days_off(self.config.holiday_country, d.year)
         if d.weekday() in self.config.weekend_days:
             return d in national.makeup_working_days
-        return d not in national.public_holidays
+        if d in national.public_holidays:
+            return self._ignored(national.names.get(d, ""))
+        return True
+
+    def _ignored(self, holiday: str) -> bool:
+        # A holiday on a weekend is observed on the next weekday under the same name + " (observed)".
+        return holiday.removesuffix(" (observed)") in self.overrides.ignored_holidays
 
     def _next_working_wall(self, wall: datetime) -> datetime:
         day = wall.date()
@@ -197,6 +256,12 @@ class WorkingCalendar:
             if high > low:
                 total += high - low
         return total
+
+    def _same_day_wall(self, received: datetime, cutoff: time) -> datetime:
+        start = self._next_working_wall(received)
+        if start.time() > cutoff:
+            start = self._next_working_wall(datetime.combine(start.date() + _ONE_DAY, time()))
+        return datetime.combine(start.date(), time()) + self._periods[-1][1]
 
     def _calendar_days_wall(self, received: datetime, calendar_days: int) -> datetime:
         start = self._next_working_wall(received)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lienthong.calendar.cli import app as calendar_app
-from lienthong.cli import audit, broker, connectors, ops, run, topics
+from lienthong.cli import audit, broker, connectors, ops, replay, run, topics
 from lienthong.cli._shared import app
 from lienthong.kpi.cli import app as report_app
 
@@ -23,7 +23,7 @@ def _mount_connector_commands() -> None:
 
 _mount_connector_commands()
 
-__all__ = ["app", "audit", "broker", "connectors", "main", "ops", "run", "topics"]
+__all__ = ["app", "audit", "broker", "connectors", "main", "ops", "replay", "run", "topics"]
 
 
 def main() -> None:

@@ -6,19 +6,58 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from lienthong.audit.redact import mask_text
 from lienthong.cli._shared import audit_app, err, fail, out
 from lienthong.settings import Settings
 
+if TYPE_CHECKING:
+    from lienthong.audit.store import AuditStore
+
 
 def _audit_dsn(db: Path | None, dsn: str | None) -> str:
-    if db is not None:
-        return f"sqlite:///{db}"
-    return dsn or Settings().resolved_audit_dsn()
+    """The DSN the options name, checked: a supported scheme, and an existing file for SQLite."""
+    found = f"sqlite:///{db}" if db is not None else dsn or Settings().resolved_audit_dsn()
+    scheme = found.split(":", 1)[0] if ":" in found else found[:20]
+    if not found.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise fail(f"unsupported audit DSN scheme {scheme!r}: use --db PATH, --dsn sqlite:///PATH or "
+                   "--dsn postgresql://USER@HOST/DB")  # fmt: skip
+    if found.startswith("sqlite:///") and not Path(found.removeprefix("sqlite:///")).is_file():
+        raise fail(f"no audit store at {found.removeprefix('sqlite:///')}: check --db/--dsn or LIENTHONG_AUDIT_DSN")
+    return found
+
+
+async def _open(dsn: str) -> AuditStore:
+    """The audit store at `dsn`, opened; a CliError (one line, exit 2) when it cannot be."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from lienthong.audit.store import open_store
+
+    store = open_store(dsn)
+    try:
+        await store.open()
+    except (OSError, SQLAlchemyError, ValueError) as exc:
+        where = redact_dsn(dsn)
+        raise fail(f"cannot open the audit store at {where} ({type(exc).__name__}: {mask_text(str(exc))[:160]}); "
+                   "check the DSN, the server and the credentials") from None  # fmt: skip
+    except Exception as exc:  # asyncpg's own errors (bad password, missing database) are not OSErrors
+        where = redact_dsn(dsn)
+        raise fail(f"cannot open the audit store at {where} ({type(exc).__name__}); "
+                   "check the DSN, the server and the credentials") from None  # fmt: skip
+    return store
+
+
+def redact_dsn(dsn: str) -> str:
+    """A DSN with its password hidden, for error lines."""
+    scheme, sep, rest = dsn.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}{sep}{creds}{at}{host}"
 
 
 @audit_app.command("verify")
@@ -27,18 +66,23 @@ def audit_verify(
     dsn: Annotated[str | None, typer.Option("--dsn", help="postgresql://... or sqlite:///...")] = None,
     expect_head: Annotated[str | None, typer.Option(help="SEQ:HASH kept elsewhere that the chain must reach.")] = None,
 ) -> None:
-    """Walk the hash chain; exit 0 when intact, 1 naming the first broken record."""
-    from lienthong.audit.store import open_store
+    """Walk the hash chain; exit 0 when intact, 1 naming the first broken record.
+
+    Example: lienthong audit verify --dsn postgresql://auditor@db/lienthong --expect-head 1234:9f2c...
+    """
     from lienthong.audit.verify import verify_chain
 
     head = None
     if expect_head:
         seq, _, h = expect_head.partition(":")
+        if not (seq.isdecimal() and h):
+            raise fail("--expect-head must be SEQ:HASH as the last `audit verify` printed, e.g. 1234:9f2c...")
         head = (int(seq), h)
 
+    where = _audit_dsn(db, dsn)
+
     async def run() -> Any:
-        store = open_store(_audit_dsn(db, dsn))
-        await store.open()
+        store = await _open(where)
         try:
             return await verify_chain(store, expect_head=head)
         finally:
@@ -62,12 +106,15 @@ def audit_trace(
     dsn: Annotated[str | None, typer.Option("--dsn", help="postgresql://... or sqlite:///...")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Print one dossier's timeline across flows. Example: lienthong audit trace 000.00.12.H52-250703-0042"""
-    from lienthong.audit.store import open_store
+    """Print one dossier's timeline across flows.
+
+    Example: lienthong audit trace 000.00.12.H52-250703-0042
+    """
+
+    where = _audit_dsn(db, dsn)
 
     async def run() -> list[Any]:
-        store = open_store(_audit_dsn(db, dsn))
-        await store.open()
+        store = await _open(where)
         try:
             return await store.by_dossier(dossier_code)
         finally:
@@ -75,7 +122,7 @@ def audit_trace(
 
     records = asyncio.run(run())
     if not records:
-        raise fail(f"no audit records for dossier {dossier_code}")
+        raise fail(f"no audit records for dossier {dossier_code}; check the code, or --db/--dsn", 1)
     if as_json:
         for r in records:
             sys.stdout.write(json.dumps({k: getattr(r, k) for k in ("seq", "at", "flow", "direction", "peer",

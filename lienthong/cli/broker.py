@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,12 @@ from lienthong.errors import ConfigurationError
 def broker_start(
     port: Annotated[int, typer.Option(help="Client port of the first node.")] = 9092,
     nodes: Annotated[int, typer.Option(help="1 for a single node, 3 for a loopback cluster.")] = 1,
+    controller_port: Annotated[
+        int | None,
+        typer.Option(
+            help="KRaft controller port of the first node (default LIENTHONG_BROKER_CONTROLLER_PORT, 0 = port + 100)."
+        ),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Start Apache Kafka in KRaft mode and print `bootstrap=127.0.0.1:PORT`.
@@ -29,26 +36,41 @@ def broker_start(
         with err.status(f"starting Kafka {s.kafka_version} ({nodes} node(s))..."):
             bootstrap = kafka.start()
     except ConfigurationError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(str(exc), 1) from exc
     out.print(f"bootstrap={bootstrap}", highlight=False)
 
 
 @broker_app.command("stop")
 def broker_stop(state_dir: StateDir = None) -> None:
-    """Stop the broker started from this state directory."""
+    """Stop the broker started from this state directory.
+
+    Example: lienthong broker stop --state-dir ~/.cache/lienthong
+    """
     from lienthong.bus.embedded import EmbeddedKafka
 
     s = settings_from(state_dir=state_dir)
+    if not EmbeddedKafka.has_state(s.state_dir):
+        raise fail(_no_broker(s.state_dir), 1)
     EmbeddedKafka.from_state(s.state_dir).stop()
     out.print("stopped")
 
 
+def _no_broker(state_dir: Path) -> str:
+    return (f"no broker was started from {state_dir}: start one with `lienthong broker start --state-dir "
+            f"{state_dir}`, or pass the --state-dir it was started with")  # fmt: skip
+
+
 @broker_app.command("status")
 def broker_status(state_dir: StateDir = None) -> None:
-    """Show each node: process alive, port answering. Exit 1 if any is down."""
+    """Show each node: process alive, port answering. Exit 1 if any is down (or none was started here).
+
+    Example: lienthong broker status --state-dir ~/.cache/lienthong
+    """
     from lienthong.bus.embedded import EmbeddedKafka
 
     s = settings_from(state_dir=state_dir)
+    if not EmbeddedKafka.has_state(s.state_dir):
+        raise fail(_no_broker(s.state_dir), 1)
     rows = EmbeddedKafka.from_state(s.state_dir).status()
     healthy = True
     for node, alive, answers in rows:

@@ -14,7 +14,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from lienthong.cli._shared import Bootstrap, app, dlq_app, err, fail, ms_of, out, settings_from
+from lienthong.cli._shared import Bootstrap, app, dlq_app, err, fail, ms_of, out, require_broker, settings_from
 
 
 @app.command("tap")
@@ -33,6 +33,7 @@ def tap(
     from lienthong.ops.tap import read_topic, record_view
 
     s = settings_from(bootstrap_servers=bootstrap)
+    require_broker(s.bootstrap_servers)
 
     async def run() -> None:
         async for rec in read_topic(s.bootstrap_servers, topic, from_beginning=from_beginning,
@@ -49,19 +50,35 @@ def tap(
     try:
         asyncio.run(run())
     except LookupError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(str(exc), 1) from exc
 
 
 @dlq_app.command("list")
 def dlq_list(
     topic: Annotated[str | None, typer.Option(help="Main topic (or its .dlq); default all.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object: counts and each dead letter's position.")
+    ] = False,
     bootstrap: Bootstrap = None,
 ) -> None:
-    """Count dead letters by source topic and reason."""
-    from lienthong.ops.dlq import DlqFilter, collect, summarise
+    """Count dead letters by source topic and reason (`--json`: also each one's position for `dlq show`).
+
+    Example: lienthong dlq list --topic dossier.events --json
+    """
+    from lienthong.ops.dlq import DlqFilter, collect, dead_letter_view, summarise
 
     s = settings_from(bootstrap_servers=bootstrap)
+    require_broker(s.bootstrap_servers)
     records = asyncio.run(collect(s, topic, DlqFilter()))
+    if as_json:
+        doc = {
+            "total": len(records),
+            "by_source": [{"source_topic": src, "reason": why, "count": n}
+                          for (src, why), n in sorted(summarise(records).items())],
+            "records": [dead_letter_view(r) for r in records],
+        }  # fmt: skip
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        return
     t = Table("source topic", "reason", "count")
     for (src, reason), n in sorted(summarise(records).items()):
         t.add_row(src, reason, str(n))
@@ -74,7 +91,10 @@ def dlq_show(
     position: Annotated[str, typer.Argument(help="TOPIC.dlq/PARTITION/OFFSET as `dlq list --json` shows")],
     bootstrap: Bootstrap = None,
 ) -> None:
-    """Show one dead letter decoded: error headers, original headers, payload (personal data masked)."""
+    """Show one dead letter decoded: error headers, original headers, payload (personal data masked).
+
+    Example: lienthong dlq show dossier.events.dlq/0/42
+    """
     from lienthong.ops.tap import read_topic, record_view
 
     s = settings_from(bootstrap_servers=bootstrap)
@@ -83,6 +103,7 @@ def dlq_show(
         want = (int(part), int(off))
     except ValueError as exc:
         raise fail("position must look like dossier.events.dlq/0/42", 2) from exc
+    require_broker(s.bootstrap_servers)
 
     async def run() -> dict[str, Any] | None:
         async for rec in read_topic(s.bootstrap_servers, topic):
@@ -92,7 +113,7 @@ def dlq_show(
 
     view = asyncio.run(run())
     if view is None:
-        raise fail(f"no record at {position}")
+        raise fail(f"no record at {position}; `lienthong dlq list --json` shows the positions", 1)
     sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -118,7 +139,8 @@ def dlq_redrive(
 
     s = settings_from(bootstrap_servers=bootstrap)
     who = operator or s.operator or os.environ.get("USER") or getpass.getuser()
-    flt = DlqFilter(dossier_code=dossier, reason=reason, since_ms=ms_of(since), until_ms=ms_of(until))
+    flt = DlqFilter(dossier_code=dossier, reason=reason, since_ms=ms_of(since), until_ms=ms_of(until, "--until"))
+    require_broker(s.bootstrap_servers)
 
     async def run() -> int:
         records = await collect(s, topic, flt)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from lienthong.calendar import WorkingCalendar, classify, is_overdue
+from lienthong.calendar import WorkingCalendar, classify, configured_calendar, is_overdue
 from lienthong.calendar.config import VIETNAM_TZ
 from lienthong.kpi.store import KpiStore, ProjectedDossier
 from lienthong.schemas.dossier import Channel, DossierStatus
@@ -298,7 +298,7 @@ def overdue_dossiers(
     rows: Iterable[ProjectedDossier], now: datetime, calendar: WorkingCalendar | None = None
 ) -> list[OverdueDossier]:
     """The open dossiers among `rows` that are overdue at `now`, most working time late first."""
-    cal = calendar or WorkingCalendar()
+    cal = calendar or configured_calendar()
     found = [
         OverdueDossier(r.dossier_code, r.agency_code, r.field_code, r.due_at, cal.working_time_between(r.due_at, now))
         for r in rows

@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from lienthong.bus.envelope import Envelope, derived_id, now_rfc3339
 from lienthong.bus.producer import Outbound, make_producer, publish_all
-from lienthong.calendar import WorkingCalendar, is_overdue
+from lienthong.calendar import WorkingCalendar, configured_calendar, is_overdue
 from lienthong.calendar.config import VIETNAM_TZ
 from lienthong.kpi.store import AlertKind, KpiStore, ProjectedDossier, default_kpi_dsn
 from lienthong.logging import get_logger
@@ -145,7 +145,7 @@ class SlaWatch:
         """The projection read and marked."""
         self.publish = publish
         """Publishes and waits for the acks."""
-        self.calendar = calendar or WorkingCalendar()
+        self.calendar = calendar or configured_calendar()
         """Working time for `working_hours_left` and the one-working-day threshold."""
         self.topic = topic
         """Destination of the alerts."""

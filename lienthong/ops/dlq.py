@@ -74,6 +74,24 @@ def summarise(records: list[ConsumerRecord]) -> Counter[tuple[str, str]]:
     return c
 
 
+def dead_letter_view(rec: ConsumerRecord) -> dict[str, object]:
+    """One dead letter for `dlq list --json`: its position (what `dlq show` takes) and error headers;
+    no payload (`dlq show` prints it masked)."""
+    meta = bookkeeping(rec.headers)
+    return {
+        "position": f"{rec.topic}/{rec.partition}/{rec.offset}",
+        "source_topic": meta.get("lt_source_topic", rec.topic.removesuffix(".dlq")),
+        "dossier_code": next((v.decode(errors="replace") for k, v in rec.headers if k == "ce_subject" and v), ""),
+        "ce_id": next((v.decode(errors="replace") for k, v in rec.headers if k == "ce_id" and v), ""),
+        "reason": meta.get("lt_error_class", ""),
+        "error_type": meta.get("lt_error_type", ""),
+        "error_message": meta.get("lt_error_message", ""),
+        "attempt": int(meta.get("lt_attempt", "0") or 0) if meta.get("lt_attempt", "0").isdecimal() else 0,
+        "first_failure_ms": int(meta["lt_first_failure"]) if meta.get("lt_first_failure", "").isdecimal() else None,
+        "last_failure_ms": int(meta["lt_last_failure"]) if meta.get("lt_last_failure", "").isdecimal() else None,
+    }
+
+
 def redrive_record(rec: ConsumerRecord) -> Outbound:
     """The dead letter as a fresh record on its source topic: original bytes, original headers,
     a new `ce_id` with `causation_id` pointing at the dead one."""
@@ -138,4 +156,4 @@ async def redrive(
     return done
 
 
-__all__ = ["DlqFilter", "collect", "dlq_topics", "redrive", "redrive_record", "summarise"]
+__all__ = ["DlqFilter", "collect", "dead_letter_view", "dlq_topics", "redrive", "redrive_record", "summarise"]

@@ -45,7 +45,11 @@ async def read_topic(
 ) -> AsyncIterator[ConsumerRecord]:  # fmt: skip
     """Records of `topic` (no consumer group, nothing committed); stops at the end unless `follow`."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()
+        raise
     try:
         parts = await partitions_of(consumer, topic)
         if not parts:

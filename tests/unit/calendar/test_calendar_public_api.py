@@ -7,12 +7,18 @@ def test_public_api_is_exactly_the_documented_names() -> None:
     assert sorted(lienthong.calendar.__all__) == [
         "CalendarConfig",
         "CalendarOverrides",
+        "CalendarSettings",
+        "DayInfo",
         "OverridesFileError",
         "Punctuality",
+        "TimeLimit",
         "WorkingCalendar",
         "classify",
+        "configured_calendar",
+        "configured_overrides",
         "is_overdue",
         "load_overrides",
+        "official_overrides",
     ]
 
 
