@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -78,17 +78,49 @@ class Settings(BaseSettings):
     )
     circuit_open_max_s: float = Field(60.0, gt=0, description="Longest pause between probes, seconds.")
     http_host: str = Field("127.0.0.1", description="Address the ASGI app listens on.")
-    http_port: int = Field(8080, description="Port of the ASGI app (REST, SOAP, /metrics).")
+    http_port: int = Field(8080, ge=0, le=65535, description="Port of the ASGI app (REST, SOAP, /metrics).")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted HTTP/XML request body; larger gets 413."
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="Log rendering: JSON when not a terminal (auto), or forced."
     )
-    log_level: str = Field("INFO", description="Log level name.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Log level name: DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)."
+    )
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="Port where `lienthong run` serves /metrics, /healthz and /readyz of its workers "
+        "(on LIENTHONG_HTTP_HOST); 0 = do not serve.",
+    )
+    broker_controller_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="KRaft controller port of the embedded broker's first node (`lienthong broker start`); "
+        "0 = the client port + 100.",
+    )
     operator: str = Field("", description="Operator name recorded in the audit chain for ops actions (default: $USER).")
     partitions: int = Field(6, ge=1, description="Partitions of each main topic created by lienthong.")
-    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    replication_factor: int = Field(
+        -1,
+        ge=-1,
+        description="Replication factor of created topics; -1 = the cluster's own `default.replication.factor`.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("replication_factor")
+    @classmethod
+    def _not_zero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("0 is not a replication factor: use -1 (the cluster's default) or 1 and more")
+        return v
 
     def resolved_audit_dsn(self) -> str:
         """The audit DSN, defaulting to the embedded SQLite file."""

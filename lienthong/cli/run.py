@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lienthong.cli._shared import Bootstrap, StateDir, app, err, fail, out, settings_from
+from lienthong.cli._shared import Bootstrap, StateDir, app, err, fail, out, require_broker, settings_from
 from lienthong.errors import ConfigurationError
 from lienthong.settings import settings_markdown_table
 
@@ -43,6 +43,7 @@ def run(
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise fail(f"unknown flow {name!r}.{hint} Known flows: {', '.join(known)}", 2)
+    require_broker(s.bootstrap_servers)
     asyncio.run(run_workers(s, names, selftest_peer=selftest_peer, sla_watch=sla_watch))
 
 
@@ -51,7 +52,10 @@ def api(
     host: Annotated[str | None, typer.Option(help="Listen address (default LIENTHONG_HTTP_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default LIENTHONG_HTTP_PORT).")] = None,
 ) -> None:
-    """Serve the HTTP API: inbound routes, /healthz, /readyz, /metrics, /docs, /asyncapi.json."""
+    """Serve the HTTP API: inbound routes, /healthz, /readyz, /metrics, /docs, /asyncapi.json.
+
+    Example: LIENTHONG_HTTP_PORT=8080 lienthong api
+    """
     import uvicorn
 
     from lienthong.connectors.registry import connectors
@@ -67,6 +71,7 @@ def api(
             "reaching the port could forge events. Set them, or listen on 127.0.0.1.",
             2,
         )
+    require_broker(s.bootstrap_servers)
     uvicorn.run("lienthong.app:asgi_app", factory=True, host=bind, port=port or s.http_port)
 
 
