@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lienthong.bus.producer import MAX_RECORD_BYTES
+from lienthong.errors import ConfigurationError
 
 DAY_MS = 24 * 3600 * 1000
+_TOPIC_ALREADY_EXISTS = 36
 
 
 @dataclass(frozen=True)
@@ -136,19 +138,48 @@ def all_topic_names(specs: Iterable[TopicSpec] | None = None) -> list[str]:
     return names
 
 
+async def cluster_default_replication(admin: Any) -> int:
+    """The cluster's own `default.replication.factor` (what `-1` means), capped at its broker count.
+
+    aiokafka speaks CreateTopics v3, which cannot say "the broker's default" (-1, KIP-464), so it is
+    read from a broker's configuration instead.
+    """
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    cluster = await admin.describe_cluster()
+    brokers = [b["node_id"] for b in cluster["brokers"]]
+    node = cluster.get("controller_id") if cluster.get("controller_id") in brokers else brokers[0]
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.BROKER, str(node), configs={"default.replication.factor": None})]
+    )
+    value = 1
+    for response in responses:
+        for res in response.to_object()["resources"]:
+            for entry in res["config_entries"]:
+                if entry["config_names"] == "default.replication.factor" and str(entry["config_value"]).isdecimal():
+                    value = int(entry["config_value"])
+    return max(1, min(value, len(brokers)))
+
+
 async def create_topics(
     bootstrap: str,
     *,
     partitions: int = 6,
-    replication_factor: int = 1,
+    replication_factor: int = -1,
     specs: Iterable[TopicSpec] | None = None,
 ) -> list[str]:
-    """Create missing catalogue topics (existing ones are left alone). Returns the names created."""
+    """Create missing catalogue topics (existing ones are left alone). Returns the names created.
+
+    `replication_factor` -1 = the cluster's own `default.replication.factor`. A topic the broker refuses
+    to create (other than "already exists", a concurrent creator) raises `ConfigurationError`.
+    """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
+        if replication_factor == -1:
+            replication_factor = await cluster_default_replication(admin)
         existing = set(await admin.list_topics())
         wanted: list[Any] = []
         for spec in specs if specs is not None else catalogue().values():
@@ -161,7 +192,14 @@ async def create_topics(
                 wanted.append(NewTopic(spec.dlq, n, replication_factor, topic_configs=dlq_cfg))
         new = [t for t in wanted if t.name not in existing]
         if new:
-            await admin.create_topics(new)
+            response = await admin.create_topics(new)
+            refused = [
+                f"{err[0]}: {err[2] or err[1]}"
+                for err in getattr(response, "topic_errors", [])
+                if err[1] not in (0, _TOPIC_ALREADY_EXISTS)
+            ]
+            if refused:
+                raise ConfigurationError(f"Kafka refused to create topic(s): {'; '.join(refused)}")
         return [t.name for t in new]
     finally:
         await admin.close()

@@ -38,8 +38,14 @@ def test_default_state_dir_is_the_user_cache() -> None:
     assert Settings().state_dir == default_state_dir() == Path.home() / ".cache" / "lienthong"
 
 
-def test_default_replication_factor_fits_a_single_embedded_broker() -> None:
-    assert Settings().replication_factor == 1
+def test_default_replication_factor_is_the_clusters_own_default() -> None:
+    # -1: `create_topics` reads the cluster's default.replication.factor (1 on one node, 3 on three).
+    assert Settings().replication_factor == -1
+
+
+def test_replication_factor_zero_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        Settings(replication_factor=0)
 
 
 def test_audit_bodies_are_not_kept_unless_a_key_is_set() -> None:
