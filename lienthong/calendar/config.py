@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
+from lienthong.schemas.validators import VN_TZ
+
 __all__ = ["DEFAULT_TIMEZONE", "VIETNAM_TZ", "CalendarConfig", "local_date", "to_local"]
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 """IANA name of the zone every dossier clock runs in."""
 
-VIETNAM_TZ = ZoneInfo(DEFAULT_TIMEZONE)
-"""`ZoneInfo` for `DEFAULT_TIMEZONE` (UTC+07:00, no daylight saving since 1975)."""
+VIETNAM_TZ = VN_TZ
+"""`ZoneInfo` for `DEFAULT_TIMEZONE`: the same object as `lienthong.schemas.validators.VN_TZ`."""
 
 _DAYS_IN_WEEK = 7
 

@@ -2,17 +2,12 @@
 
 They are also `ValueError`s, so pydantic validators can raise them and callers that only know the
 standard library can still catch them. Messages name fields and rules; they never echo personal data
-(ID numbers are masked, see `lienthong.mappings.identifiers.mask_identifier`).
+(ID numbers are masked, see `lienthong.mappings.identifiers.mask_identifier`). Defined with the shared
+validators in `lienthong.schemas.validators` (the canonical models raise them too) and re-exported here.
 """
 
 from __future__ import annotations
 
-from lienthong.errors import PermanentError
+from lienthong.schemas.validators import InvalidIdentifier, MappingError
 
-
-class MappingError(PermanentError, ValueError):
-    """A message cannot be mapped to or from the canonical model: its content breaks a rule."""
-
-
-class InvalidIdentifier(MappingError):  # noqa: N818 - the domain name callers catch; reads as a noun
-    """An identifier (dossier, agency, procedure or tax code, personal ID) is malformed."""
+__all__ = ["InvalidIdentifier", "MappingError"]

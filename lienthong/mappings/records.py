@@ -43,13 +43,37 @@ from lienthong.schemas.dossier import (
 
 SUMMARY_MAX = 1000
 """The reference's limit on `TrichYeuHoSo`."""
+SUMMARY_CUT = 995
+"""A longer summary is cut to this many characters + "..." (as a public one-stop system does)."""
 
 
 def _empty_is_absent(value: object) -> object:
     return None if value == "" else value
 
 
-WireOptionalSummary = Annotated[Annotated[str, Field(max_length=SUMMARY_MAX)] | None, BeforeValidator(_empty_is_absent)]
+# Read at any length (real systems send longer summaries); `dossier_to_wire` cuts for DVCQG.
+WireOptionalSummary = Annotated[str | None, BeforeValidator(_empty_is_absent)]
+
+
+def cut_summary(summary: str | None) -> str | None:
+    """`TrichYeuHoSo` for DVCQG: unchanged up to 1000 characters, else the first 995 + "..."."""
+    if summary is None or len(summary) <= SUMMARY_MAX:
+        return summary
+    return unicodedata.normalize("NFC", summary)[:SUMMARY_CUT] + "..."
+
+
+def _flag_code(value: object) -> object:
+    # Value sets of real payloads: DuocThanhToanTrucTuyen 0/1/3, DuocTaiSuDung 0/1/2; booleans and
+    # "true"/"false" are read as 1/0.
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return int(value.strip().lower() == "true")
+    return value
+
+
+WireFlagCode = Annotated[WireCode, Field(ge=0, le=99), BeforeValidator(_flag_code)]
+"""A flag-like code whose real value set is wider than 0/1 (e.g. 0/1/3): `"3"` <-> 3."""
 
 HANDLER_NAME_MAX = 50
 """DVCQG's limit on `NguoiXuLy`; longer names are cut."""
@@ -125,8 +149,8 @@ class DocumentWire(WireModel):
     """Download link."""
     digitised: WireFlag = Field(False, alias="DuocSoHoa")
     """Digitised at intake."""
-    reused: WireFlag = Field(False, alias="DuocTaiSuDung")
-    """Reuses digitised data."""
+    reused: WireFlagCode = Field(0, alias="DuocTaiSuDung")
+    """Reuses digitised data: 0 no, 1 yes; real systems also send 2 (kept as sent)."""
     from_national_store: WireFlag = Field(False, alias="DuocLayTuKhoDMQG")
     """Taken from the national digitised-results store."""
 
@@ -260,8 +284,8 @@ class DossierWire(WireModel):
     """Some component was digitised."""
     vneid_verified: WireFlag = Field(False, alias="TaiKhoanDuocXacThucVoiVNeID")
     """Account verified with VNeID."""
-    paid_online: WireFlag = Field(False, alias="DuocThanhToanTrucTuyen")
-    """Paid online."""
+    paid_online: WireFlagCode = Field(0, alias="DuocThanhToanTrucTuyen")
+    """Paid online: 0 no, 1 yes; real systems also send 3 (kept as sent)."""
     connected_databases: list[DatabaseWire] = Field(default_factory=list, alias="DSKetNoiCSDL")
     """National databases consulted."""
     documents: list[DocumentWire] = Field(default_factory=list, alias="TaiLieuNop")
@@ -332,8 +356,8 @@ def wire_to_step(step: StepWire) -> ProcessingStep:
 
 
 def dossier_to_wire(d: Dossier) -> DossierWire:
-    """The `DongBoHoSoMC` item of a canonical dossier."""
-    return DossierWire.model_validate(_wire_values(d))
+    """The `DongBoHoSoMC` item of a canonical dossier (`TrichYeuHoSo` cut to DVCQG's 1000 characters)."""
+    return DossierWire.model_validate(_wire_values(d) | {"summary": cut_summary(d.summary)})
 
 
 def dossier_to_onestop_wire(d: Dossier) -> OnestopDossierWire:
@@ -350,7 +374,7 @@ def dossier_to_onestop_wire(d: Dossier) -> OnestopDossierWire:
 
 def _wire_values(d: Dossier) -> dict[str, object]:
     values = dict(d)
-    for name in ("applicant", "version", "steps"):
+    for name in ("applicant", "version", "steps", "online_payment_code"):
         del values[name]
     applicant = d.applicant
     values |= {
@@ -363,12 +387,30 @@ def _wire_values(d: Dossier) -> dict[str, object]:
         "id_number": applicant.id_number,
         "identifiers": [dict(i) for i in applicant.identifiers],
         "connected_databases": [{"code": code} for code in d.connected_databases],
-        "documents": [dict(x) for x in d.documents],
+        "paid_online": _code_of(d.paid_online, d.online_payment_code),
+        "documents": [_document_values(x) for x in d.documents],
         "fees": [dict(x) for x in d.fees],
         "supplements": [dict(x) for x in d.supplements],
         "results": [dict(x) for x in d.results],
     }
     return values
+
+
+def _code_of(flag: bool, code: int | None) -> int:
+    return code if code is not None else int(flag)
+
+
+def _document_values(doc: Document) -> dict[str, object]:
+    values = dict(doc)
+    values["reused"] = _code_of(doc.reused, values.pop("reuse_code"))
+    return values
+
+
+def _canonical_document(w: DocumentWire) -> Document:
+    values = dict(w)
+    code = values["reused"]
+    values |= {"reused": code == 1, "reuse_code": None if code in (0, 1) else code}
+    return Document.model_validate(values)
 
 
 def wire_to_dossier(
@@ -412,7 +454,9 @@ def _canonical(
         "applicant": Applicant.model_validate(applicant),
         "version": version,
         "connected_databases": tuple(db.code for db in w.connected_databases),
-        "documents": [Document.model_validate(dict(x)) for x in w.documents],
+        "paid_online": w.paid_online == 1,
+        "online_payment_code": None if w.paid_online in (0, 1) else w.paid_online,
+        "documents": [_canonical_document(x) for x in w.documents],
         "fees": [Fee.model_validate(dict(x)) for x in w.fees],
         "supplements": [SupplementRequest.model_validate(dict(x)) for x in w.supplements],
         "results": [ResultDocument.model_validate(dict(x)) for x in w.results],

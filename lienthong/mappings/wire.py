@@ -13,25 +13,13 @@ value, serialise it back to the wire form and describe the wire form in the JSON
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 from lienthong.mappings.errors import MappingError
-
-
-def _vietnam_tz() -> tzinfo:
-    try:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo("Asia/Ho_Chi_Minh")
-    except (ImportError, KeyError, OSError):  # no tz database: Vietnam is UTC+7 without DST since 1975
-        return timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
-
-
-VN_TZ: tzinfo = _vietnam_tz()
-"""Asia/Ho_Chi_Minh (UTC+07:00, no daylight saving): the zone of every wire time."""
+from lienthong.schemas.validators import VN_TZ as VN_TZ  # noqa: PLC0414 - explicit re-export for mypy
 
 DVCQG_DATE_FORMAT = "%Y%m%d%H%M%S"
 """`strftime` form of the wire time format `yyyyMMddHHmmss` (local time in Asia/Ho_Chi_Minh)."""

@@ -21,10 +21,11 @@ from pydantic import (
     model_validator,
 )
 
-from lienthong.mappings.errors import InvalidIdentifier
-from lienthong.mappings.identifiers import (
+from lienthong.schemas.validators import (
+    InvalidIdentifier,
     mask_identifier,
     validate_dossier_code,
+    validate_personal_id,
     validate_procedure_code,
     validate_tax_code,
 )
@@ -196,7 +197,9 @@ Text = Annotated[str, Field(min_length=1, max_length=1000)]
 # Optional text: an empty string means absent and becomes None (the wire formats cannot tell them apart).
 OptText = Annotated[Annotated[str, Field(max_length=4000)] | None, BeforeValidator(_empty_is_absent)]
 OptShortText = Annotated[Annotated[str, Field(max_length=255)] | None, BeforeValidator(_empty_is_absent)]
-OptSummary = Annotated[Annotated[str, Field(max_length=1000)] | None, BeforeValidator(_empty_is_absent)]
+# Summaries longer than DVCQG's 1000 characters are accepted (real systems send them) and cut on the way
+# to DVCQG only (`lienthong.mappings.records.cut_summary`); the bound here is a sanity cap.
+OptSummary = Annotated[Annotated[str, Field(max_length=20000)] | None, BeforeValidator(_empty_is_absent)]
 LongText = Annotated[str, Field(min_length=1, max_length=4000)]
 TaxCode = Annotated[str, AfterValidator(_check_tax_code)]
 DossierCodeStr = Annotated[str, AfterValidator(_check_dossier_code)]
@@ -231,6 +234,9 @@ class ApplicantIdentifier(_Canonical):
             raise InvalidIdentifier(
                 f"identifier {mask_identifier(self.number)} of kind {int(self.kind)} must be {length} digits"
             )
+        if self.kind is IdentifierKind.PERSONAL_ID:
+            # The real rule (province or, born abroad, country code; sex/century digit), on live data.
+            validate_personal_id(self.number)
         return self
 
 
@@ -271,7 +277,10 @@ class Document(_Canonical):
     digitised: bool = False
     """The file was digitised (scanned and signed) at intake."""
     reused: bool = False
-    """The file reuses previously digitised data."""
+    """The file reuses previously digitised data (`DuocTaiSuDung` 1)."""
+    reuse_code: int | None = Field(None, ge=0, le=99)
+    """`DuocTaiSuDung` as sent when it is neither 0 nor 1 (real systems send 2), kept so it goes back to
+    DVCQG unchanged; None for 0/1 (then `reused` says which)."""
     from_national_store: bool = False
     """The file was taken from the national digitised-results store."""
 
@@ -375,7 +384,8 @@ class Dossier(_Canonical):
     receipt_number: OptText = None
     """Receipt number printed for the applicant (`SoBienNhan`)."""
     summary: OptSummary = None
-    """Summary of the request (`TrichYeuHoSo`), at most 1000 characters."""
+    """Summary of the request (`TrichYeuHoSo`); DVCQG takes 1000 characters, so a longer one is cut to
+    995 + "..." on the way there (with an audit warning), never refused."""
     submitted_at: AwareDatetime | None = None
     """When the applicant submitted it."""
     received_at: AwareDatetime | None = None
@@ -395,7 +405,10 @@ class Dossier(_Canonical):
     vneid_verified: bool = False
     """The submitting account was verified with VNeID."""
     paid_online: bool = False
-    """Fees were paid online."""
+    """Fees were paid online (`DuocThanhToanTrucTuyen` 1)."""
+    online_payment_code: int | None = Field(None, ge=0, le=99)
+    """`DuocThanhToanTrucTuyen` as sent when it is neither 0 nor 1 (real systems send 3), kept so it goes
+    back to DVCQG unchanged; None for 0/1 (then `paid_online` says which)."""
     connected_databases: tuple[str, ...] = ()
     """Codes of the national databases consulted (`DSKetNoiCSDL`)."""
     documents: tuple[Document, ...] = ()

@@ -72,7 +72,7 @@ class DossierCodeRule:
 
     def __init__(self, agency_code_pattern: str = DEFAULT_AGENCY_CODE_PATTERN) -> None:
         """Compile the dossier-code regex around the given agency-code pattern."""
-        self._regex = re.compile(rf"({agency_code_pattern})-(\d{{2}})(\d{{2}})(\d{{2}})-\d{{4}}")
+        self._regex = re.compile(rf"({agency_code_pattern})-(\d{{2}})(\d{{2}})(\d{{2}})-\d{{4,5}}")
 
     def reason(self, value: Any) -> str | None:
         """Why ``value`` is not a valid dossier code, or ``None`` when it is."""

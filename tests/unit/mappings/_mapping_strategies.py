@@ -58,7 +58,12 @@ identifiers = st.one_of(
     st.builds(
         ApplicantIdentifier,
         kind=st.just(IdentifierKind.PERSONAL_ID),
-        number=st.text("0123456789", min_size=12, max_size=12),
+        # Province (or, born abroad, country 840) code, then sex/century digit, year and 6 digits.
+        number=st.builds(
+            lambda prefix, rest: prefix + rest,
+            st.sampled_from(["001", "052", "079", "096", "840"]),
+            st.text("0123456789", min_size=9, max_size=9),
+        ),
     ),
     st.builds(
         ApplicantIdentifier,

@@ -10,7 +10,6 @@ import pytest
 from vietnam_provinces import Province
 
 from lienthong.errors import ConfigurationError
-from lienthong.mappings import identifiers
 from lienthong.mappings.admin_units import (
     MERGER_DATE,
     default_province_merger,
@@ -22,6 +21,7 @@ from lienthong.mappings.admin_units import (
     remap_province,
 )
 from lienthong.mappings.errors import InvalidIdentifier
+from lienthong.schemas import validators
 
 BEFORE = date(2025, 6, 30)
 AFTER = MERGER_DATE
@@ -41,7 +41,7 @@ def test_packaged_table_merges_groups_of_one_to_three_provinces():
 
 
 def test_personal_id_birth_province_codes_are_the_old_province_codes():
-    assert {f"0{c}" for c in default_province_merger().old_to_new} == identifiers._BIRTH_PROVINCE_CODES
+    assert {f"0{c}" for c in default_province_merger().old_to_new} == validators._BIRTH_PROVINCE_CODES
 
 
 def test_binh_dinh_maps_to_gia_lai_from_the_merger_date():

@@ -103,11 +103,13 @@ def test_generator_continues_from_its_starting_map_and_snapshots_it():
     assert generator.snapshot() == {("000.00.12.H52", day): 42}
 
 
-def test_generator_refuses_a_fifth_digit():
+def test_generator_continues_with_five_digits_and_refuses_a_sixth():
     day = date(2025, 7, 3)
     generator = DossierCodeGenerator({("000.00.12.H52", day): 9999})
+    assert generator.next_code("000.00.12.H52", day) == "000.00.12.H52-250703-10000"
+    full = DossierCodeGenerator({("000.00.12.H52", day): 99999})
     with pytest.raises(MappingError, match="exhausted"):
-        generator.next_code("000.00.12.H52", day)
+        full.next_code("000.00.12.H52", day)
 
 
 def test_generator_forgets_days_before_a_given_day():
