@@ -215,8 +215,8 @@ def _wsu_id(el: etree._Element | None) -> str | None:
 def verify_signature(req: SoapRequest, cert_pem: bytes, *, window_s: float = 300.0, now: float | None = None) -> None:
     """Verify the XML signature in `wsse:Security` against `cert_pem`; it must cover exactly this
     envelope's Body and its `wsu:Timestamp`, which must be current. `soap:Client` fault (401) otherwise."""
-    from signxml import XMLVerifier
     from signxml.exceptions import InvalidInput, InvalidSignature
+    from signxml.verifier import XMLVerifier
 
     security = _security(req.header)
     signature = security.find(f"{{{DS_NS}}}Signature") if security is not None else None
@@ -251,7 +251,8 @@ class SignxmlSignature:
 
     def apply(self, envelope: etree._Element, headers: dict[str, str]) -> tuple[etree._Element, dict[str, str]]:
         """Sign `envelope` in place (zeep calls this before sending)."""
-        from signxml import XMLSigner, methods
+        from signxml.algorithms import SignatureConstructionMethod
+        from signxml.signer import XMLSigner
 
         header = envelope.find(f"{{{SOAP_NS}}}Header")
         if header is None:
@@ -273,7 +274,7 @@ class SignxmlSignature:
         body_id = f"Body-{secrets.token_hex(8)}"
         body.set(f"{{{WSU_NS}}}Id", body_id)
         signer = XMLSigner(
-            method=methods.detached,
+            method=SignatureConstructionMethod.detached,
             signature_algorithm="rsa-sha256",
             digest_algorithm="sha256",
             c14n_algorithm=EXC_C14N,

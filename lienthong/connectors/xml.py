@@ -220,7 +220,7 @@ class LocalOnlyTransport:
         """An `AsyncTransport` on `client` whose `load()` refuses anything but local files."""
         from zeep.transports import AsyncTransport
 
-        class _Transport(AsyncTransport):  # type: ignore[misc]
+        class _Transport(AsyncTransport):
             def load(self, url: str) -> bytes:
                 if not _is_local(url):
                     raise XmlRefused("WSDL/XSD documents are loaded from local files only")
@@ -228,7 +228,9 @@ class LocalOnlyTransport:
                 return path.read_bytes()
 
         wsdl_client = httpx.Client(timeout=timeout_s, transport=httpx.MockTransport(_no_network))
-        return _Transport(client=client, wsdl_client=wsdl_client, timeout=timeout_s, operation_timeout=timeout_s)
+        return _Transport(  # type: ignore[no-untyped-call]
+            client=client, wsdl_client=wsdl_client, timeout=timeout_s, operation_timeout=timeout_s
+        )
 
 
 def _no_network(_: httpx.Request) -> httpx.Response:
@@ -240,7 +242,9 @@ def local_wsdl_client(wsdl: Path, client: httpx.AsyncClient, *, timeout_s: float
     from zeep import AsyncClient
 
     transport = LocalOnlyTransport.create(client, timeout_s=timeout_s)
-    return AsyncClient(str(wsdl), transport=transport, settings=zeep_settings(), wsse=wsse)
+    return AsyncClient(  # type: ignore[no-untyped-call]
+        str(wsdl), transport=transport, settings=zeep_settings(), wsse=wsse
+    )
 
 
 __all__ = [
