@@ -18,7 +18,8 @@ def _mount_connector_commands() -> None:
     for c in registered():
         group = c.cli()
         if group is not None:
-            app.add_typer(group, name=c.name)
+            # A connector may name its group differently (`cli_name`, e.g. `payments` for `payment`).
+            app.add_typer(group, name=getattr(c, "cli_name", "") or c.name)
 
 
 _mount_connector_commands()

@@ -171,6 +171,9 @@ class ConnectorSpec:
     """Builds its sandbox app."""
     make_cli: Callable[[], typer.Typer | None] = _none
     """Builds its CLI group."""
+    cli_name: str = ""
+    """Name of its CLI group (`lienthong <cli_name> ...`) when it differs from `name` (e.g. `payments` for
+    the `payment` connector); empty = `name`."""
     extra: dict[str, str] = field(default_factory=dict)
     """Free-form facts shown by `lienthong connectors` (e.g. the sandbox's `python -m` command)."""
 
