@@ -45,8 +45,9 @@ def test_amounts_are_whole_dong_as_digits_or_integers(value, expected) -> None:
     assert parse_amount(value) == expected
 
 
-@pytest.mark.parametrize("value", ["-1", -1, "1.5", 1.5, 150000.0, "1e5", " 1", "1 000", "", "9" * 19, 10**18, True, None,
-                                   "١٢٣"])  # fmt: skip
+@pytest.mark.parametrize(
+    "value", ["-1", -1, "1.5", 1.5, 150000.0, "1e5", " 1", "1 000", "", "9" * 19, 10**18, True, None, "١٢٣"]
+)
 def test_amounts_that_are_not_whole_dong_digits_are_refused(value) -> None:
     with pytest.raises(MappingError):
         parse_amount(value)
