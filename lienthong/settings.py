@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     circuit_open_max_s: float = Field(60.0, gt=0, description="Longest pause between probes, seconds.")
     http_host: str = Field("127.0.0.1", description="Address the ASGI app listens on.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the ASGI app (REST, SOAP, /metrics).")
+    public_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="Base URL where consumers reach lienthong's API; records' `ce_dataschema` is "
+        "`{public_url}/schemas/<PayloadModel>.json`, served there.",
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted HTTP/XML request body; larger gets 413."
     )

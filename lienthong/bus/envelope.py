@@ -1,13 +1,18 @@
-"""The message envelope: CloudEvents 1.0 in Kafka binary mode, plus lienthong's tracing headers.
+"""The message envelope: CloudEvents 1.0 in Kafka binary mode.
 
 A record's value is the JSON of a canonical pydantic model; its headers carry the CloudEvents
-attributes (`ce_id`, `ce_source`, `ce_type`, `ce_subject`, `ce_time`, `content-type`) and
-`correlation_id`, `causation_id`, `mapping_version`, `traceparent`. Any CloudEvents Kafka binding
-can read a lienthong record.
+attributes (`ce_specversion`, `ce_id`, `ce_source`, `ce_type`, `ce_subject`, `ce_time`, `ce_dataschema`,
+`content-type`) and lienthong's extension attributes, named as the spec requires (`[a-z0-9]`, sent as
+`ce_<name>`): `ce_correlationid`, `ce_causationid`, `ce_mappingversion`, `ce_traceparent`. Any CloudEvents
+Kafka binding (the SDKs) reads them as extensions.
+
+Deprecated for one release: the pre-0.2 header names `correlation_id`, `causation_id`, `mapping_version`,
+`traceparent` are still written alongside and still read when the new ones are absent.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -48,6 +53,8 @@ class Envelope:
     """W3C trace context, carried through unchanged."""
     content_type: str = CONTENT_TYPE
     """Payload media type; lienthong payloads are JSON."""
+    dataschema: str = ""
+    """`ce_dataschema`: URI of the payload's JSON Schema; empty = derived from `type` via the catalogue."""
 
     def to_headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers in CloudEvents binary mode (empty optional fields are left out)."""
@@ -58,7 +65,13 @@ class Envelope:
             ("ce_type", self.type),
             ("ce_subject", self.subject),
             ("ce_time", self.time),
+            ("ce_dataschema", self.dataschema or dataschema_for(self.type)),
             ("content-type", self.content_type),
+            ("ce_correlationid", self.correlation_id),
+            ("ce_causationid", self.causation_id),
+            ("ce_mappingversion", self.mapping_version),
+            ("ce_traceparent", self.traceparent),
+            # Deprecated names, written for one more release so existing consumers keep working.
             ("correlation_id", self.correlation_id),
             ("causation_id", self.causation_id),
             ("mapping_version", self.mapping_version),
@@ -68,7 +81,10 @@ class Envelope:
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> Envelope:
-        """Parse the envelope of a record; a record without the CloudEvents core is a PermanentError."""
+        """Parse the envelope of a record; a record without the CloudEvents core is a PermanentError.
+
+        Extension attributes are read under their CloudEvents names first, then under the deprecated ones.
+        """
         h = dict(headers)
         nulls = [k for k, v in h.items() if v is None and k in _FIELD_OF]
         if nulls:
@@ -82,7 +98,17 @@ class Envelope:
             raise PermanentError(f"envelope header is not UTF-8: {exc}") from exc
         if get["ce_specversion"] != SPEC_VERSION:
             raise PermanentError(f"unsupported CloudEvents specversion {get['ce_specversion']!r}")
-        return cls(**{_FIELD_OF[k]: v for k, v in get.items() if k != "ce_specversion"})
+        fields: dict[str, str] = {}
+        for k, v in get.items():
+            name = _FIELD_OF[k]
+            if name != "specversion" and (k not in _DEPRECATED or name not in fields):
+                fields[name] = v
+        for k, v in get.items():  # a new name wins over a deprecated one, whatever the header order
+            if k in _EXTENSIONS:
+                fields[_FIELD_OF[k]] = v
+        if fields.get("dataschema") == dataschema_for(fields["type"]):
+            del fields["dataschema"]  # the derived value: kept implicit, as it was built
+        return cls(**fields)
 
     def caused(self, *, type: str, source: str, subject: str | None = None, id: str = "") -> Envelope:
         """A new event caused by this one: a new (or the given) id and time, same correlation and trace."""
@@ -104,6 +130,20 @@ class Envelope:
         return replace(self, id=new_id(), causation_id=self.id)
 
 
+_EXTENSIONS = {
+    "ce_correlationid": "correlation_id",
+    "ce_causationid": "causation_id",
+    "ce_mappingversion": "mapping_version",
+    "ce_traceparent": "traceparent",
+}
+"""lienthong's CloudEvents extension attributes (Kafka header → field)."""
+_DEPRECATED = {
+    "correlation_id": "correlation_id",
+    "causation_id": "causation_id",
+    "mapping_version": "mapping_version",
+    "traceparent": "traceparent",
+}
+"""Pre-0.2 header names of the extensions: still read (and written) for one release."""
 _FIELD_OF = {
     "ce_specversion": "specversion",
     "ce_id": "id",
@@ -111,12 +151,42 @@ _FIELD_OF = {
     "ce_type": "type",
     "ce_subject": "subject",
     "ce_time": "time",
+    "ce_dataschema": "dataschema",
     "content-type": "content_type",
-    "correlation_id": "correlation_id",
-    "causation_id": "causation_id",
-    "mapping_version": "mapping_version",
-    "traceparent": "traceparent",
+    **_EXTENSIONS,
+    **_DEPRECATED,
 }
+ENVELOPE_HEADERS = frozenset(_FIELD_OF)
+"""Every header the envelope reads or writes (a redrive replaces them all)."""
+
+
+@functools.cache
+def _schemas_by_type() -> dict[str, str]:
+    from lienthong.bus.topics import catalogue
+
+    found: dict[str, str] = {}
+    for spec in catalogue().values():
+        name = spec.payload.rsplit(".", 1)[-1]
+        for event_type in spec.event_types:
+            found.setdefault(event_type, name)
+    return found
+
+
+@functools.cache
+def _schema_base() -> str:
+    from lienthong.settings import Settings
+
+    return Settings().public_url.rstrip("/") + "/schemas/"
+
+
+def dataschema_for(event_type: str) -> str:
+    """`ce_dataschema` of an event type: `{LIENTHONG_PUBLIC_URL}/schemas/<PayloadModel>.json` (served by the
+    API), or empty for a type no catalogue topic declares."""
+    try:
+        model = _schemas_by_type().get(event_type)
+    except Exception:  # a broken connector registry must not stop a record from being published
+        return ""
+    return f"{_schema_base()}{model}.json" if model else ""
 
 
 def new_id() -> str:

@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -125,27 +126,55 @@ def dlq_redrive(
     reason: Annotated[str | None, typer.Option(help="Only this error class (transient, permanent, ...).")] = None,
     since: Annotated[str | None, typer.Option(help="Last failure at/after this ISO time.")] = None,
     until: Annotated[str | None, typer.Option(help="Last failure before this ISO time.")] = None,
+    position: Annotated[
+        str | None, typer.Option(help="Only the dead letter at TOPIC.dlq/PARTITION/OFFSET (`dlq list --json`).")
+    ] = None,
+    patch: Annotated[
+        Path | None,
+        typer.Option("--patch", help="RFC 6902 JSON Patch file applied to each payload before it is redriven."),
+    ] = None,
     rate: Annotated[float, typer.Option(help="Records per second at most.")] = 200.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be redriven.")] = False,
     operator: Annotated[str | None, typer.Option(help="Your name (default LIENTHONG_OPERATOR or $USER).")] = None,
     bootstrap: Bootstrap = None,
 ) -> None:
-    """Republish matching dead letters to their source topic with new ids linked by causation_id.
+    """Republish matching dead letters to their source topic with new ids linked by causation.
 
-    Example: lienthong dlq redrive --topic dossier.events --reason retries_exhausted --why "DVCQG back up"
+    With --patch, each payload is edited with the JSON Patch first (checked on every record before any is
+    published); the audit chain keeps the original's digest, the patch, the operator and the reason.
+    Example: lienthong dlq redrive --position dossier.events.dlq/0/42 --patch fix.json --why "wrong status"
     """
     from lienthong.audit.writer import AuditWriter
-    from lienthong.ops.dlq import DlqFilter, collect, redrive, summarise
+    from lienthong.ops.dlq import DlqFilter, PatchError, collect, load_patch, redrive, redrive_record, summarise
 
     s = settings_from(bootstrap_servers=bootstrap)
     who = operator or s.operator or os.environ.get("USER") or getpass.getuser()
-    flt = DlqFilter(dossier_code=dossier, reason=reason, since_ms=ms_of(since), until_ms=ms_of(until, "--until"))
+    if position is not None and position.count("/") < 2:
+        raise fail("--position must look like dossier.events.dlq/0/42")
+    flt = DlqFilter(dossier_code=dossier, reason=reason, since_ms=ms_of(since), until_ms=ms_of(until, "--until"),
+                    position=position)  # fmt: skip
+    edit = None
+    if patch is not None:
+        try:
+            edit = load_patch(patch.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise fail(f"--patch {patch}: cannot read it ({exc.strerror})") from None
+        except PatchError as exc:
+            raise fail(f"--patch {patch}: {exc}") from None
+    if topic is None and position is not None:
+        topic = position.rsplit("/", 2)[0]
     require_broker(s.bootstrap_servers)
 
     async def run() -> int:
         records = await collect(s, topic, flt)
         for (src, why), n in sorted(summarise(records).items()):
             out.print(f"{n} from {src} ({why})")
+        if edit is not None:
+            try:
+                for r in records:
+                    redrive_record(r, edit)
+            except PatchError as exc:
+                raise fail(f"nothing redriven: {exc}") from None
         if dry_run or not records:
             out.print(f"dry run: {len(records)} record(s) would be redriven" if dry_run else "nothing matches")
             return 0
@@ -154,10 +183,11 @@ def dlq_redrive(
             with Progress(console=err) as progress:
                 task = progress.add_task("redriving", total=len(records))
                 return await redrive(s, records, operator=who, reason=reason_text, audit=writer, rate_per_s=rate,
-                                     progress=lambda n: progress.advance(task, n))  # fmt: skip
+                                     progress=lambda n: progress.advance(task, n), patch=edit)  # fmt: skip
         finally:
             await writer.close()
 
     n = asyncio.run(run())
     if n:
-        out.print(f"redriven {n} record(s), recorded in the audit chain as operator {who!r}")
+        edited = " (edited with the patch)" if edit is not None else ""
+        out.print(f"redriven {n} record(s){edited}, recorded in the audit chain as operator {who!r}")

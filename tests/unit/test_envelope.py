@@ -193,3 +193,63 @@ def test_cloudevents_sdk_reads_a_freshly_made_envelope() -> None:
         "/lienthong/onestop",
         "1.0",
     )
+
+
+# -- CloudEvents extension names (`[a-z0-9]`, sent as `ce_<name>`) and the deprecated ones --------------
+
+
+def test_extensions_are_written_under_their_cloudevents_names() -> None:
+    headers = dict(full_envelope().to_headers())
+    assert headers["ce_correlationid"] == b"corr-1"
+    assert headers["ce_causationid"] == b"cause-1"
+    assert headers["ce_mappingversion"] == b"onestop-dvcqg/3"
+    assert headers["ce_traceparent"] == b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_every_ce_header_name_is_a_valid_cloudevents_attribute_name() -> None:
+    import re
+
+    for name, _ in full_envelope().to_headers():
+        if name.startswith("ce_"):
+            assert re.fullmatch(r"[a-z0-9]{1,20}", name.removeprefix("ce_")), name
+
+
+def test_cloudevents_sdk_sees_the_extensions() -> None:
+    event = read_with_cloudevents_sdk(full_envelope())
+    assert event.get_extension("correlationid") == "corr-1"
+    assert event.get_extension("causationid") == "cause-1"
+    assert event.get_extension("mappingversion") == "onestop-dvcqg/3"
+    assert event.get_extension("traceparent") == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_a_record_with_only_the_deprecated_names_is_still_read() -> None:
+    old = [(b"ce_specversion", "1.0"), (b"ce_id", "e1"), (b"ce_source", "/s"), (b"ce_type", "t.v1"),
+           (b"correlation_id", "c-old"), (b"causation_id", "p-old"), (b"mapping_version", "m-old"),
+           (b"traceparent", "tp-old")]  # fmt: skip
+    env = Envelope.from_headers([(k.decode(), v.encode()) for k, v in old])
+    assert (env.correlation_id, env.causation_id, env.mapping_version, env.traceparent) == (
+        "c-old", "p-old", "m-old", "tp-old",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("new_first", [True, False])
+def test_the_cloudevents_name_wins_over_the_deprecated_one(new_first: bool) -> None:
+    base = [("ce_specversion", b"1.0"), ("ce_id", b"e1"), ("ce_source", b"/s"), ("ce_type", b"t.v1")]
+    pair = [("ce_correlationid", b"new"), ("correlation_id", b"old")]
+    env = Envelope.from_headers(base + (pair if new_first else pair[::-1]))
+    assert env.correlation_id == "new"
+
+
+def test_dataschema_points_at_the_served_json_schema_of_the_payload() -> None:
+    headers = dict(full_envelope().to_headers())
+    assert headers["ce_dataschema"].decode().endswith("/schemas/DossierEvent.json")
+    assert read_with_cloudevents_sdk(full_envelope()).get_dataschema().endswith("/schemas/DossierEvent.json")
+
+
+def test_an_unknown_event_type_has_no_dataschema() -> None:
+    assert "ce_dataschema" not in dict(Envelope(id="e1", source="/s", type="x.unknown.v1").to_headers())
+
+
+def test_an_explicit_dataschema_round_trips() -> None:
+    env = Envelope(id="e1", source="/s", type="t.v1", dataschema="https://example.org/s.json")
+    assert Envelope.from_headers(env.to_headers()) == env
