@@ -15,17 +15,26 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from lienthong.audit.record import AuditRecord
 from lienthong.audit.verify import verify_chain
 from lienthong.audit.writer import AuditWriter
 from lienthong.bus.envelope import new_envelope, new_id
 from lienthong.bus.idempotency import IdempotencyStore
-from lienthong.bus.worker import Worker
+from lienthong.bus.worker import Inbound, Outcome, Worker
+from lienthong.connectors.dvcqg.client import DvcqgClient
 from lienthong.connectors.dvcqg.sandbox import DvcqgSandboxState, create_dvcqg_sandbox, sandbox_state
 from lienthong.connectors.dvcqg.settings import DvcqgSettings
-from lienthong.connectors.dvcqg.worker import DossierSyncHandler, SyncState, SyncStateStore, build_dossier_sync_flow
+from lienthong.connectors.dvcqg.worker import (
+    TOPIC,
+    DossierSyncHandler,
+    SyncState,
+    SyncStateStore,
+    build_dossier_sync_flow,
+)
 from lienthong.demo.workload import synthetic_dossier
+from lienthong.errors import BusinessRejection, TransientError
 from lienthong.mappings.dvcqg import dossier_to_dvcqg, steps_to_dvcqg
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import Dossier, DossierEvent, DossierEventKind, DossierStatus, ProcessingStep
@@ -95,14 +104,19 @@ async def portal() -> AsyncIterator[tuple[DvcqgSandboxState, str]]:
 
 @asynccontextmanager
 async def running_sync(
-    settings: Settings, topic: str, audit: AuditWriter, idempotency: IdempotencyStore, url: str
+    settings: Settings,
+    topic: str,
+    audit: AuditWriter,
+    idempotency: IdempotencyStore,
+    url: str,
+    **dvcqg: Any,
 ) -> AsyncIterator[tuple[Worker, DossierSyncHandler]]:
     """A dossier-sync worker on `topic`; rejections go to `<topic>.out`. A generous call timeout keeps a
     loaded CI machine from turning a slow answer into a retry the assertions would count."""
     flow, close = await build_dossier_sync_flow(
         settings,
         idempotency=idempotency,
-        dvcqg=DvcqgSettings(url=url, timeout_s=10.0),
+        dvcqg=DvcqgSettings(url=url, **{"timeout_s": 10.0, **dvcqg}),
         topic=topic,
         rejection_topic=f"{topic}.out",
     )
@@ -192,7 +206,7 @@ async def test_reordered_and_replayed_updates_never_move_a_dossier_backwards(
         await wait_for(lambda: worker.stats["delivered"] == 300, what="the replayed updates settled")
     assert holds(state, latest)
     assert {d.code: state.dossier(d.code).writes for d in latest} == writes  # type: ignore[union-attr]
-    assert handler.stats["skipped_stale"] >= 250
+    assert handler.stats["skipped_stale"] + handler.stats["superseded"] >= 250, handler.stats
     for vs in histories:
         written = [version_of(item, vs) for _, item in state.dossier(vs[0].code).history]  # type: ignore[union-attr]
         assert written == sorted(written)
@@ -250,8 +264,8 @@ async def test_one_refused_dossier_in_a_batch_does_not_hold_back_the_others(
 ) -> None:
     state, url = portal
     dossiers = accepted_dossiers(40, seed=8)
-    # Submitted online and not yet accepted: no NgayTiepNhan, which the portal requires.
-    refused = dossiers[17].model_copy(update={"status": DossierStatus.SUBMITTED, "received_at": None})
+    # Received but without a due date (NgayHenTra), which the portal requires: it refuses the content.
+    refused = dossiers[17].model_copy(update={"due_at": None})
     good = dossiers[:17] + dossiers[18:]
     await produce(settings, topic, [record(d, DossierEventKind.CREATED) for d in [*good, refused]])
     async with running_sync(settings, topic, audit, idempotency, url) as (worker, _):
@@ -263,13 +277,13 @@ async def test_one_refused_dossier_in_a_batch_does_not_hold_back_the_others(
     assert orjson.loads(out.value)["dossier_code"] == refused.code
 
 
-async def test_invalid_status_transition_is_rejected_without_calling_dvcqg(
+async def test_with_strict_transitions_an_unlisted_status_change_is_rejected_without_calling_dvcqg(
     settings, topic, audit, idempotency, portal
 ) -> None:
     state, url = portal
     [v1] = accepted_dossiers(1, seed=9)
     returned = v1.model_copy(update={"version": 2, "status": DossierStatus.RETURNED})  # 2 -> 10 skips 4 and 9
-    async with running_sync(settings, topic, audit, idempotency, url) as (worker, _):
+    async with running_sync(settings, topic, audit, idempotency, url, strict_transitions=True) as (worker, _):
         await produce(settings, topic, [record(v1)])
         await wait_for(lambda: holds(state, [v1]), what="version 1")
         await produce(settings, topic, [record(returned)])
@@ -306,3 +320,125 @@ async def test_the_sync_state_store_never_replaces_a_newer_version_with_an_older
         assert await store.load([code]) == {code: SyncState(4, 10, 3, "k3")}
     finally:
         await store.close()
+
+
+# -- issue 7: superseded versions, ambiguous timeouts, dossiers without NgayTiepNhan ------------------
+
+
+def inbound(dossier: Dossier, offset: int) -> Inbound:
+    value, headers, key = record(dossier)
+    rec = ConsumerRecord(TOPIC, 0, offset, 0, 0, key, value, None, len(key), len(value), headers)
+    return Inbound(rec, new_envelope(type="vn.gov.lienthong.dossier.updated.v1", source="/onestop",
+                                     subject=dossier.code), 0)  # fmt: skip
+
+
+@asynccontextmanager
+async def direct_handler(
+    url: str, tmp_path: Any, **dvcqg: Any
+) -> AsyncIterator[tuple[DossierSyncHandler, SyncStateStore]]:
+    store = SyncStateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    await store.open()
+    client = DvcqgClient(DvcqgSettings(url=url, **{"timeout_s": 10.0, **dvcqg}))
+    try:
+        yield DossierSyncHandler(client, store), store
+    finally:
+        await client.close()
+        await store.close()
+
+
+def sent_item(state: DvcqgSandboxState, d: Dossier) -> bool:
+    record_ = state.dossier(d.code)
+    return record_ is not None and orjson.loads(orjson.dumps(record_.item)) == dossier_to_dvcqg(d)
+
+
+async def test_an_older_version_is_not_marked_done_while_the_newest_of_its_batch_fails(portal, tmp_path) -> None:
+    state, url = portal
+    v1, v2, v3 = versions(accepted_dossiers(1, seed=21)[0])
+    async with direct_handler(url, tmp_path) as (handler, _):
+        assert isinstance((await handler([inbound(v1, 0)]))[0], Outcome)
+        state.fail_next(1, 503)  # the one DongBoHoSoMC call carrying v3 (v2 is held back with it)
+        older, newest = await handler([inbound(v2, 1), inbound(v3, 2)])
+        assert isinstance(newest, TransientError)
+        assert isinstance(older, TransientError), "v2 settled as done although v3, which superseded it, failed"
+        # Both go round the retry path; together again, the newest wins and the older is done with it.
+        older, newest = await handler([inbound(v2, 1), inbound(v3, 2)])
+        assert isinstance(newest, Outcome) and isinstance(older, Outcome)
+        assert older.result == "superseded"
+    assert sent_item(state, v3)
+
+
+async def test_an_older_version_survives_when_the_newest_of_its_batch_is_refused(portal, tmp_path) -> None:
+    state, url = portal
+    v1, v2, v3 = versions(accepted_dossiers(1, seed=22)[0])
+    async with direct_handler(url, tmp_path) as (handler, _):
+        await handler([inbound(v1, 0)])
+        state.reject_next(1, message="Nội dung bị từ chối (mô phỏng)", service="DongBoHoSoMC")
+        older, newest = await handler([inbound(v2, 1), inbound(v3, 2)])
+        assert isinstance(newest, BusinessRejection)
+        assert isinstance(older, TransientError)
+        [alone] = await handler([inbound(v2, 1)])  # its retry round
+        assert isinstance(alone, Outcome)
+    assert sent_item(state, v2)
+
+
+async def test_after_an_ambiguous_timeout_an_older_version_never_lands_after_the_newer_one(portal, tmp_path) -> None:
+    state, url = portal
+    v1, v2, v3 = versions(accepted_dossiers(1, seed=23)[0])
+    async with direct_handler(url, tmp_path, timeout_s=0.3) as (handler, store):
+        await handler([inbound(v1, 0)])
+        state.set_latency(1200)
+        [timed_out] = await handler([inbound(v3, 2)])
+        assert isinstance(timed_out, TransientError)
+        assert timed_out.code == "ambiguous"
+        await wait_for(lambda: sent_item(state, v3), what="the timed-out v3 landing at the portal anyway")
+        state.set_latency(0)
+        [older] = await handler([inbound(v2, 1)])  # v2 coming back from the retry topic
+        assert isinstance(older, Outcome) and older.result == "skipped_stale"
+        assert sent_item(state, v3), "v2 overwrote v3 at the portal"
+        [retried] = await handler([inbound(v3, 2)])  # v3's own retry re-sends the full newest state
+        assert isinstance(retried, Outcome) and retried.result == "delivered"
+        assert (await store.load([v3.code]))[v3.code].pending_version is None
+    assert sent_item(state, v3)
+
+
+async def test_a_dossier_without_reception_date_is_pushed_only_once_it_has_one(portal, tmp_path) -> None:
+    state, url = portal
+    accepted = accepted_dossiers(1, seed=24)[0]
+    submitted = accepted.model_copy(update={"status": DossierStatus.SUBMITTED, "received_at": None, "due_at": None,
+                                            "version": 1, "steps": ()})  # fmt: skip
+    refused = submitted.model_copy(update={"status": DossierStatus.REFUSED, "version": 2})
+    async with direct_handler(url, tmp_path) as (handler, _):
+        first, second = await handler([inbound(submitted, 0), inbound(refused, 1)])
+        assert isinstance(first, Outcome) and first.result == "skipped_not_received"
+        assert isinstance(second, Outcome) and second.result == "skipped_not_received"
+        assert state.dossier(accepted.code) is None
+        later = accepted.model_copy(update={"version": 3})
+        [pushed] = await handler([inbound(later, 2)])
+        assert isinstance(pushed, Outcome) and pushed.result == "delivered"
+    assert sent_item(state, later)
+    assert state.stats.replies_by_error_code[-1] == 0
+
+
+async def test_an_unlisted_transition_is_forwarded_with_an_audit_note(portal, tmp_path) -> None:
+    state, url = portal
+    [v1] = accepted_dossiers(1, seed=25)
+    returned = v1.model_copy(update={"version": 2, "status": DossierStatus.RETURNED})  # 2 -> 10
+    async with direct_handler(url, tmp_path) as (handler, _):
+        await handler([inbound(v1, 0)])
+        [result] = await handler([inbound(returned, 1)])
+    assert isinstance(result, Outcome)
+    notes = [e for e in result.audit if e.outcome == "warning"]
+    assert notes and "2 -> 10" in notes[0].detail["warning"]
+    assert sent_item(state, returned)
+
+
+async def test_a_long_summary_is_cut_for_dvcqg_with_a_warning_in_the_audit(portal, tmp_path) -> None:
+    state, url = portal
+    [v1] = accepted_dossiers(1, seed=26)
+    long = v1.model_copy(update={"summary": "Đề nghị " + "a" * 1500})
+    async with direct_handler(url, tmp_path) as (handler, _):
+        [result] = await handler([inbound(long, 0)])
+    assert isinstance(result, Outcome)
+    assert any("TrichYeuHoSo" in e.detail.get("warning", "") for e in result.audit)
+    stored = state.dossier(long.code)
+    assert stored is not None and len(stored.item["TrichYeuHoSo"]) == 998

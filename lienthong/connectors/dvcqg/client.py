@@ -1,43 +1,37 @@
-"""Outbound client of the National Public Service Portal (DVCQG): session, dossier services, fallbacks.
+"""Outbound client of the National Public Service Portal (DVCQG): transport, session and one service call.
 
 Every call is a JSON `POST` with the `dstcode` header; the body is built with
 `lienthong.mappings.dvcqg.build_request`, serialised once with orjson and sent as bytes, so the audit
-digest is the SHA-256 of exactly what the portal received.
+digest is the SHA-256 of exactly what the portal received. Paths are settings: logins go to
+`login_path` (public code: `/mapi/login?dstcode=...`), services to `service_path` (`/mapi/g`).
 
-Session: `LayPhienLamViec` at `POST {url}/login` gives `session` and `expires_in`; the session is
-cached and renewed `session_refresh_margin_s` before it expires. A call answered `error_code -2`
-(unknown or expired session, e.g. after a portal restart) logs in once more and is sent again.
+Session: `LayPhienLamViec` gives `session` and, on some portals, `expires_in`; the session is renewed
+`session_refresh_margin_s` before it expires, or after `session_max_age_s` when the answer carries no
+expiry. Any authentication failure (an `error_code` in `session_error_codes`, a message naming the
+session or login, HTTP 401/403) forgets the session, logs in once more and sends the call again.
 
-Exists / missing fallback (`dong_bo`): the portal refuses a whole `DongBoHoSoMC` call when one item
-breaks its rule, so the client works per chunk:
+`TraCuuHoSo` sends `mahoso` (the `lookup_field` setting) and reads the list public implementations
+answer (`result` or `data`); only an empty list, `null` or a "không tồn tại" refusal means "missing".
 
-1. a create (`isUpdating "False"`) answered `error_code` in `exists_error_codes` with "đã tồn tại"
-   is sent again whole as an update; an update answered "không tồn tại" beside "hồ sơ" is sent again
-   whole as a create. This settles the common cases in two calls: every item exists (a lost sync
-   state, or a crash between the portal's answer and the state's write), or none does (a portal reset);
-2. when the other direction is refused too, the chunk is mixed: `TraCuuHoSo` for each item (in
-   parallel, within `concurrency`) splits it, then one create and one update, with no further
-   flipping. N+2 extra calls for an N-item chunk: bounded, and independent of whether the portal's
-   message names the offending dossier. An update of a dossier the look-up found, still answered
-   "không tồn tại", refers to something else (a code in the item): a content refusal;
-3. a content refusal (`error_code -1`, any other code) of a multi-item call is bisected until the
-   refused items stand alone; they alone become `BusinessRejection`s, the others are written.
+The create/update fallback and the bisection of refused calls are in `lienthong.connectors.dvcqg.writes`
+(`dong_bo`, `cap_nhat_tien_do`, also reachable as methods here).
 
 Error taxonomy: transport errors, timeouts, HTTP 5xx/429 and unreadable replies are
-`TransientError(peer="dvcqg")`; other HTTP 4xx are `PermanentError`; a refused content is a
-`BusinessRejection` keeping the portal's `error_code` and message, personal data masked.
+`TransientError(peer="dvcqg")` (a timeout after the request left is `code="ambiguous"`: the portal may
+have applied it); other HTTP 4xx are `PermanentError`; a refused content is a `BusinessRejection`
+keeping the portal's `error_code` and message, personal data masked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -46,18 +40,10 @@ from lienthong import metrics
 from lienthong.audit.redact import mask_text
 from lienthong.connectors.dvcqg.settings import DvcqgSettings
 from lienthong.connectors.http import raise_for_peer, transport_error
-from lienthong.errors import BusinessRejection, ConfigurationError, LienthongError, TransientError
+from lienthong.errors import BusinessRejection, ConfigurationError, LienthongError, PermanentError, TransientError
 from lienthong.logging import get_logger
-from lienthong.mappings.dvcqg import (
-    SERVICE_LOOKUP,
-    SERVICE_SYNC_DOSSIER,
-    SERVICE_UPDATE_PROGRESS,
-    STEPS_PER_CALL,
-    build_request,
-    chunk,
-)
-from lienthong.mappings.errors import InvalidIdentifier
-from lienthong.mappings.identifiers import validate_agency_code
+from lienthong.mappings.dvcqg import SERVICE_LOOKUP, build_request
+from lienthong.schemas.validators import InvalidIdentifier, validate_agency_code
 
 PEER = "dvcqg"
 """Peer name in errors, metrics, audit records and the circuit."""
@@ -69,6 +55,9 @@ MISSING_MARKER = "không tồn tại"
 """Message fragment of "does not exist"; read as "no such dossier" only beside `DOSSIER_WORD`."""
 DOSSIER_WORD = "hồ sơ"
 """Message fragment naming a dossier (so "Mã TTHC không tồn tại" stays a content refusal)."""
+AMBIGUOUS = "ambiguous"
+"""`TransientError.code` of a call that may have reached the portal (a timeout after the request left)."""
+_AUTH_STATUS = frozenset({"401", "403"})
 
 log = get_logger("lienthong.dvcqg")
 
@@ -91,12 +80,16 @@ ItemResult = Sent | LienthongError
 """Per-item outcome of a write: where it went, or why it did not (transient, permanent, rejected)."""
 
 
-class _Exists(LienthongError):  # noqa: N818 - a signal, not an error
-    """A create was refused because a dossier exists (internal signal of the fallback)."""
+class DossierExists(LienthongError):  # noqa: N818 - a signal, not an error
+    """A create was refused because a dossier exists (signal of the fallback in `writes`)."""
 
 
-class _Missing(LienthongError):  # noqa: N818 - a signal, not an error
-    """An update (or steps) was refused because a dossier does not exist (internal signal)."""
+class DossierMissing(LienthongError):  # noqa: N818 - a signal, not an error
+    """An update (or steps) was refused because a dossier does not exist (signal of the fallback)."""
+
+
+class _AuthFailed(Exception):  # noqa: N818 - a signal, not an error
+    """The portal refused the session or the login (internal signal: log in again once)."""
 
 
 def _normalised(message: str) -> str:
@@ -150,144 +143,47 @@ class DvcqgClient:
     # -- services ---------------------------------------------------------------------------------
 
     async def tra_cuu(self, code: str) -> dict[str, Any] | None:
-        """`TraCuuHoSo`: the portal's stored item of dossier `code`, or None when it has none."""
+        """`TraCuuHoSo`: the portal's stored item of dossier `code`, or None when it has none.
+
+        Reads `result` or `data` (a list, an object or null). An empty list or null is "missing"; a
+        non-empty list is "exists" unless every item names another dossier. An answer with neither key
+        cannot tell: a `TransientError`, never "missing".
+        """
+        field = self.settings.lookup_field
         try:
             reply, _ = await self._call(
                 SERVICE_LOOKUP, lambda session: {"service": SERVICE_LOOKUP, "session": session,
-                                                 "madonvi": self._agency, "MaHoSo": code},
+                                                 "madonvi": self._agency, field: code},
             )  # fmt: skip
-        except _Missing:
+        except DossierMissing:
             return None
-        data = reply.get("data")
-        return data if isinstance(data, dict) else None
+        return _lookup_answer(reply, code)
 
     async def dong_bo(self, items: Sequence[dict[str, Any]], *, is_updating: bool) -> list[ItemResult]:
-        """`DongBoHoSoMC`: create (`is_updating=False`) or update dossier items, `max_items_per_call`
-        per call, chunks in parallel; one result per item, in order (fallbacks in the module docstring)."""
-        results: list[ItemResult | None] = [None] * len(items)
-        await asyncio.gather(*(
-            self._sync(items, idx, is_updating, results)
-            for idx in chunk(range(len(items)), self.settings.max_items_per_call)
-        ))  # fmt: skip
-        return _complete(results)
+        """`DongBoHoSoMC` with the exists/missing fallback and bisection (`writes.dong_bo`)."""
+        from lienthong.connectors.dvcqg.writes import dong_bo
+
+        return await dong_bo(self, items, is_updating=is_updating)
 
     async def cap_nhat_tien_do(self, steps: Sequence[dict[str, Any]]) -> list[ItemResult]:
-        """`CapNhatTienDoHoSoMC`: add steps, `STEPS_PER_CALL` per call, chunks one after another so the
-        portal receives them in order. After a transient failure the remaining steps are not sent (they
-        get the same error); a refused step is isolated by bisection and the others are still sent."""
-        results: list[ItemResult | None] = [None] * len(steps)
-        failed: LienthongError | None = None
-        for idx in chunk(range(len(steps)), STEPS_PER_CALL):
-            if failed is not None:
-                for i in idx:
-                    results[i] = failed
-                continue
-            await self._steps(steps, idx, results)
-            failed = next((r for i in idx if isinstance(r := results[i], LienthongError)
-                           and not isinstance(r, BusinessRejection)), None)  # fmt: skip
-        return _complete(results)
+        """`CapNhatTienDoHoSoMC`, 10 steps per call, in order (`writes.cap_nhat_tien_do`)."""
+        from lienthong.connectors.dvcqg.writes import cap_nhat_tien_do
+
+        return await cap_nhat_tien_do(self, steps)
 
     async def close(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
 
-    # -- DongBoHoSoMC and its fallbacks -----------------------------------------------------------
-
-    async def _sync(
-        self, items: Sequence[dict[str, Any]], idx: list[int], updating: bool, results: list[ItemResult | None],
-        *, fallback: bool = True,
-    ) -> None:  # fmt: skip
-        try:
-            sent = await self._write(SERVICE_SYNC_DOSSIER, [items[i] for i in idx], updating)
-        except (_Exists, _Missing) as exc:
-            if fallback:
-                await self._flipped(items, idx, not updating, results)
-            elif isinstance(exc, _Missing):
-                # The look-up found these dossiers: "không tồn tại" names something else they refer to.
-                await self._bisect(items, idx, updating, results, _rejection(exc), fallback=False)
-            else:
-                _settle(results, idx, _unsettled(exc))
-            return
-        except BusinessRejection as exc:
-            await self._bisect(items, idx, updating, results, exc, fallback=fallback)
-            return
-        except LienthongError as exc:
-            _settle(results, idx, exc)
-            return
-        _settle(results, idx, sent)
-
-    async def _flipped(
-        self, items: Sequence[dict[str, Any]], idx: list[int], updating: bool, results: list[ItemResult | None]
-    ) -> None:
-        """The chunk sent the other way round; refused that way too, look each item up."""
-        log.info("dvcqg: retrying chunk the other way", items=len(idx), is_updating=updating)
-        try:
-            sent = await self._write(SERVICE_SYNC_DOSSIER, [items[i] for i in idx], updating)
-        except (_Exists, _Missing):
-            await self._split_by_lookup(items, idx, results)
-            return
-        except BusinessRejection as exc:
-            await self._bisect(items, idx, updating, results, exc, fallback=True)
-            return
-        except LienthongError as exc:
-            _settle(results, idx, exc)
-            return
-        _settle(results, idx, sent)
-
-    async def _split_by_lookup(
-        self, items: Sequence[dict[str, Any]], idx: list[int], results: list[ItemResult | None]
-    ) -> None:
-        log.info("dvcqg: refused both ways, looking each dossier up", items=len(idx))
-        found = await asyncio.gather(*(self.tra_cuu(items[i]["MaHoSo"]) for i in idx), return_exceptions=True)
-        existing: list[int] = []
-        missing: list[int] = []
-        for i, answer in zip(idx, found, strict=True):
-            if isinstance(answer, LienthongError):
-                results[i] = answer
-            elif isinstance(answer, BaseException):
-                raise answer
-            else:
-                (missing if answer is None else existing).append(i)
-        await asyncio.gather(*(
-            self._sync(items, part, updating, results, fallback=False)
-            for part, updating in ((missing, False), (existing, True)) if part
-        ))  # fmt: skip
-
-    async def _bisect(
-        self, items: Sequence[dict[str, Any]], idx: list[int], updating: bool, results: list[ItemResult | None],
-        exc: BusinessRejection, *, fallback: bool,
-    ) -> None:  # fmt: skip
-        if len(idx) == 1:
-            results[idx[0]] = exc
-            return
-        half = len(idx) // 2
-        await asyncio.gather(
-            self._sync(items, idx[:half], updating, results, fallback=fallback),
-            self._sync(items, idx[half:], updating, results, fallback=fallback),
-        )
-
-    # -- CapNhatTienDoHoSoMC ------------------------------------------------------------------------
-
-    async def _steps(self, steps: Sequence[dict[str, Any]], idx: list[int], results: list[ItemResult | None]) -> None:
-        try:
-            sent = await self._write(SERVICE_UPDATE_PROGRESS, [steps[i] for i in idx], None)
-        except (BusinessRejection, _Missing) as exc:
-            if len(idx) == 1:
-                # A step of a dossier the portal lacks: the retry writes the dossier again first.
-                results[idx[0]] = _unsettled(exc) if isinstance(exc, _Missing) else exc
-                return
-            half = len(idx) // 2
-            await self._steps(steps, idx[:half], results)  # one after the other: steps keep their order
-            await self._steps(steps, idx[half:], results)
-            return
-        except LienthongError as exc:
-            _settle(results, idx, exc)
-            return
-        _settle(results, idx, sent)
-
     # -- one call ---------------------------------------------------------------------------------
 
-    async def _write(self, service: str, data: list[dict[str, Any]], updating: bool | None) -> Sent:
+    async def write(self, service: str, data: list[dict[str, Any]], updating: bool | None) -> Sent:
+        """One write call (`DongBoHoSoMC` with `isUpdating`, or `CapNhatTienDoHoSoMC` with None).
+
+        Returns where the items went; raises `DossierExists` / `DossierMissing` (the fallback's signals),
+        `BusinessRejection`, `TransientError` or `PermanentError`.
+        """
+
         def body(session: str) -> dict[str, Any]:
             return build_request(service, data, session=session, agency_code=self._agency, is_updating=updating)
 
@@ -302,16 +198,20 @@ class DvcqgClient:
         `updating` says how to read a refusal: only a create can meet "exists", only an update, a
         step or a look-up can meet "missing"; any other refusal is about the content.
         """
-        raw, reply = await self._send(service, body)
-        if _as_int(reply.get("error_code")) == -2:
-            # Unknown or expired session (a portal restart, a clock skew): log in again, send once more.
+        try:
             raw, reply = await self._send(service, body)
+        except _AuthFailed:
+            # Unknown or expired session (a portal restart, a clock skew): log in again, send once more.
+            try:
+                raw, reply = await self._send(service, body)
+            except _AuthFailed as exc:
+                raise TransientError(
+                    f"{PEER} {service}: session refused right after a new login ({exc})", peer=PEER, code="auth"
+                ) from exc
         code = _as_int(reply.get("error_code"))
         if code == 0:
             metrics.PEER_CALLS.labels(PEER, service, "ok").inc()
             return reply, hashlib.sha256(raw).hexdigest()
-        if code == -2:
-            raise TransientError(f"{PEER} {service}: session refused right after a new login", peer=PEER, code="-2")
         error = self._refusal(service, code, reply.get("message"), updating)
         metrics.PEER_CALLS.labels(PEER, service, _result_label(error)).inc()
         raise error
@@ -319,11 +219,31 @@ class DvcqgClient:
     async def _send(self, service: str, body: Callable[[str], dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:
         session = await self._current_session()
         raw = orjson.dumps(body(session))
-        reply = await self._post("/", raw, service)
-        if _as_int(reply.get("error_code")) == -2:
+        try:
+            reply = await self._post(self.settings.service_path, raw, service)
+        except PermanentError as exc:
+            if exc.code in _AUTH_STATUS:
+                metrics.PEER_CALLS.labels(PEER, service, "session_refused").inc()
+                self._forget(session)
+                raise _AuthFailed(f"HTTP {exc.code}") from exc
+            raise
+        if self._auth_failure(reply):
             metrics.PEER_CALLS.labels(PEER, service, "session_refused").inc()
             self._forget(session)
+            raise _AuthFailed(f"error_code {reply.get('error_code')}")
         return raw, reply
+
+    def _auth_failure(self, reply: dict[str, Any]) -> bool:
+        """Whether a reply refuses the session or login (the portal's code is not public, so: any of
+        `session_error_codes`, or a message naming the session or login)."""
+        code = _as_int(reply.get("error_code"))
+        if code == 0:
+            return False
+        if code in self.settings.session_error_codes:
+            return True
+        message = reply.get("message")
+        plain = _normalised(message) if isinstance(message, str) else ""
+        return any(marker in plain for marker in self.settings.session_error_markers)
 
     def _refusal(self, service: str, code: int | None, message: Any, updating: bool | None) -> LienthongError:
         text = message if isinstance(message, str) else ""
@@ -333,9 +253,9 @@ class DvcqgClient:
                                   code="no_error_code")  # fmt: skip
         said = f"{PEER} {service} refused (error_code {code}): {mask_text(text)[:300]}"
         if updating is False and code in self.settings.exists_error_codes and EXISTS_MARKER in plain:
-            return _Exists(said, peer=PEER, code=str(code))
+            return DossierExists(said, peer=PEER, code=str(code))
         if updating is not False and MISSING_MARKER in plain and DOSSIER_WORD in plain:
-            return _Missing(said, peer=PEER, code=str(code))
+            return DossierMissing(said, peer=PEER, code=str(code))
         return BusinessRejection(said, peer=PEER, code=str(code))
 
     async def _post(self, path: str, raw: bytes, operation: str, *, limited: bool = True) -> dict[str, Any]:
@@ -347,6 +267,12 @@ class DvcqgClient:
                     response = await self._http.post(path, content=raw)
             else:
                 response = await self._http.post(path, content=raw)
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            # The request may have reached the portal and may still be applied: the sync must not let an
+            # older version overtake this one (see `lienthong.mappings.dvcqg_sync`).
+            metrics.PEER_CALLS.labels(PEER, operation, "transient").inc()
+            raise TransientError(f"{PEER} {operation}: {type(exc).__name__} (may have been applied)", peer=PEER,
+                                 code=AMBIGUOUS) from exc  # fmt: skip
         except httpx.TransportError as exc:
             metrics.PEER_CALLS.labels(PEER, operation, "transient").inc()
             raise transport_error(exc, peer=PEER, operation=operation) from exc
@@ -385,7 +311,8 @@ class DvcqgClient:
         s = self.settings
         raw = orjson.dumps({"service": SERVICE_LOGIN, "username": s.username,
                             "password": s.password.get_secret_value(), "madonvi": self._agency})  # fmt: skip
-        reply = await self._post("/login", raw, SERVICE_LOGIN, limited=False)
+        path = s.login_path.replace("{dstcode}", quote(s.dstcode, safe=":"))
+        reply = await self._post(path, raw, SERVICE_LOGIN, limited=False)
         session = reply.get("session")
         if _as_int(reply.get("error_code")) != 0 or not isinstance(session, str) or not session:
             metrics.PEER_CALLS.labels(PEER, SERVICE_LOGIN, "refused").inc()
@@ -398,17 +325,55 @@ class DvcqgClient:
                                  peer=PEER, code=str(reply.get("error_code")))  # fmt: skip
         metrics.PEER_CALLS.labels(PEER, SERVICE_LOGIN, "ok").inc()
         expires_in = reply.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else math.inf
+        # No expiry in the answer: never trust a session forever, renew it after a configured age.
+        lifetime = (
+            float(expires_in)
+            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0
+            else s.session_max_age_s
+        )
         self._session = session
         self._renew_at = self._clock() + lifetime - min(s.session_refresh_margin_s, lifetime / 2)
         self.logins += 1
 
 
+def _lookup_answer(reply: dict[str, Any], code: str) -> dict[str, Any] | None:
+    for key in ("result", "data"):
+        if key in reply:
+            value = reply[key]
+            break
+    else:
+        raise TransientError(f"{PEER} {SERVICE_LOOKUP}: reply has neither 'result' nor 'data'; cannot tell whether "
+                             "the dossier exists", peer=PEER, code="bad_lookup")  # fmt: skip
+    if value is None or value in ([], {}):
+        return None
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        named = [item for item in value if isinstance(item, dict) and _code_in(item) is not None]
+        same = [item for item in named if _code_in(item) == code]
+        if same:
+            return same[-1]
+        if len(named) == len(value):
+            return None  # every item is another dossier's
+        first = value[0]
+        return first if isinstance(first, dict) else {"value": first}
+    raise TransientError(f"{PEER} {SERVICE_LOOKUP}: unreadable '{key}' in the reply", peer=PEER, code="bad_lookup")
+
+
+def _code_in(item: dict[str, Any]) -> str | None:
+    for key in ("MaHoSo", "mahoso", "maHoSo"):
+        value = item.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def _result_label(exc: LienthongError) -> str:
-    if isinstance(exc, _Exists):
+    if isinstance(exc, DossierExists):
         return "exists"
-    if isinstance(exc, _Missing):
+    if isinstance(exc, DossierMissing):
         return "missing"
+
     if isinstance(exc, BusinessRejection):
         return "rejected"
     if isinstance(exc, TransientError):
@@ -416,25 +381,16 @@ def _result_label(exc: LienthongError) -> str:
     return "permanent"
 
 
-def _rejection(exc: LienthongError) -> BusinessRejection:
-    return BusinessRejection(str(exc), peer=PEER, code=exc.code)
+result_label = _result_label
+"""The metric label of a failure (`exists`, `missing`, `rejected`, `transient`, `permanent`)."""
 
-
-def _unsettled(exc: LienthongError) -> TransientError:
-    """An exists/missing answer the fallback could not resolve (the portal changed in between)."""
-    return TransientError(f"{exc} (after the exists/update fallback; will try again)", peer=PEER, code=exc.code)
-
-
-def _settle(results: list[ItemResult | None], idx: list[int], result: ItemResult) -> None:
-    for i in idx:
-        results[i] = result
-
-
-def _complete(results: list[ItemResult | None]) -> list[ItemResult]:
-    done = [r for r in results if r is not None]
-    if len(done) != len(results):
-        raise AssertionError("DVCQG client left an item without a result")
-    return done
-
-
-__all__ = ["PEER", "DvcqgClient", "ItemResult", "Sent"]
+__all__ = [
+    "AMBIGUOUS",
+    "PEER",
+    "DossierExists",
+    "DossierMissing",
+    "DvcqgClient",
+    "ItemResult",
+    "Sent",
+    "result_label",
+]

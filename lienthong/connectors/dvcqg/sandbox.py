@@ -3,12 +3,14 @@
 Contract as simulated (JSON over HTTP POST, every call names its operation in ``service``; header
 ``dstcode: VN:GOV:000.00.00.G22:vpcpdvcprovider`` on every call, else HTTP 400 ``{error_code: -1}``):
 
-- ``POST /login`` ``{service: "LayPhienLamViec", username, password, madonvi}`` ->
-  ``{error_code: 0, session, expires_in}``. *Assumption*: the login contract is not public; this shape
-  is ours. Wrong credentials -> HTTP 200 ``{error_code: -1, message: "Sai tài khoản hoặc mật khẩu"}``.
-- ``POST /`` ``{service, session, madonvi, ...}``; an unknown or expired session -> ``error_code -2``.
-  ``TraCuuHoSo {MaHoSo}`` -> ``{error_code: 0, data: <last stored item> | null}`` (absent = ``null``,
-  not an error). ``DongBoHoSoMC {isUpdating: "True"|"False", data: [dossier...]}`` and
+- ``POST /mapi/login?dstcode=...`` (also ``/login``) ``{service: "LayPhienLamViec", username, password,
+  madonvi}`` -> ``{error_code: 0, session, expires_in}`` (``expires_in`` left out with
+  ``login_returns_expiry=False``). *Assumption*: the login contract is not public; this shape is ours.
+  Wrong credentials -> HTTP 200 ``{error_code: -1, message: "Sai tài khoản hoặc mật khẩu"}``.
+- ``POST /mapi/g`` (also ``/``) ``{service, session, madonvi, ...}``; an unknown or expired session ->
+  ``error_code`` ``session_error_code`` (-2). ``TraCuuHoSo {mahoso}`` -> ``{error_code: 0, result:
+  [<last stored item>]}``, ``[]`` when absent (``lookup_reply_key`` ``data`` for the other public shape).
+  ``DongBoHoSoMC {isUpdating: "True"|"False", data: [dossier...]}`` and
   ``CapNhatTienDoHoSoMC {data: [step...]}`` validate every item first (rules in ``sandbox_rules``) and
   either apply the whole call or store nothing. Business errors come back with HTTP 200 in the body.
 
@@ -61,7 +63,13 @@ class DvcqgSandboxConfig(BaseModel):
     dstcode: str = DSTCODE
     """Exact value required in the ``dstcode`` header (X-Road style address of the portal)."""
     session_ttl_s: float = Field(default=1800.0, gt=0)
-    """Seconds a session stays valid after login; then calls answer ``error_code -2``."""
+    """Seconds a session stays valid after login; then calls answer ``session_error_code``."""
+    login_returns_expiry: bool = True
+    """Whether the login answer carries ``expires_in`` (some portals do not)."""
+    session_error_code: int = -2
+    """``error_code`` of the "unknown or expired session" answer (the real one is not public)."""
+    lookup_reply_key: Literal["result", "data"] = "result"
+    """Key of the ``TraCuuHoSo`` answer's list."""
     exists_error_code: Literal[3, -3] = 3
     """Code answered when creating a dossier that exists (public implementations use 3 or -3)."""
     max_steps_per_call: int = Field(default=10, ge=1)
@@ -108,7 +116,7 @@ class SandboxStats:
         }
 
 
-_INVALID_SESSION = error("Phiên làm việc không hợp lệ hoặc đã hết hạn", -2)
+_INVALID_SESSION_MESSAGE = "Phiên làm việc không hợp lệ hoặc đã hết hạn"
 
 
 class DvcqgSandboxState:
@@ -136,6 +144,7 @@ class DvcqgSandboxState:
             exists_error_code=config.exists_error_code,
             max_items=config.max_items_per_call,
             max_steps=config.max_steps_per_call,
+            lookup_reply_key=config.lookup_reply_key,
         )
         self._services: dict[str, Callable[[dict[str, Any]], Reply]] = {
             "TraCuuHoSo": self.store.lookup,
@@ -293,7 +302,10 @@ class DvcqgSandboxState:
         token = secrets.token_urlsafe(32)
         self._sessions[token] = (self.clock() + self.config.session_ttl_s, unit)
         self.stats.logins += 1
-        return Reply(200, {"error_code": 0, "session": token, "expires_in": int(self.config.session_ttl_s)})
+        answer: dict[str, Any] = {"error_code": 0, "session": token}
+        if self.config.login_returns_expiry:
+            answer["expires_in"] = int(self.config.session_ttl_s)
+        return Reply(200, answer)
 
     def _call(self, body: dict[str, Any]) -> Reply:
         service = body.get("service")
@@ -313,12 +325,13 @@ class DvcqgSandboxState:
 
     def _session_refusal(self, body: dict[str, Any]) -> Reply | None:
         token = body.get("session")
+        invalid = error(_INVALID_SESSION_MESSAGE, self.config.session_error_code)
         if not isinstance(token, str) or token not in self._sessions:
-            return _INVALID_SESSION
+            return invalid
         expires_at, session_unit = self._sessions[token]
         if self.clock() >= expires_at:
             del self._sessions[token]
-            return _INVALID_SESSION
+            return invalid
         unit = body.get("madonvi")
         if not isinstance(unit, str) or not unit:
             return error(f"madonvi: {rules.MISSING}")
@@ -365,8 +378,10 @@ def create_dvcqg_sandbox(
         return await answer(request, "service")
 
     # Plain Starlette routes: the hot path skips FastAPI's dependency solving and body models.
-    app.add_route("/login", login, methods=["POST"], include_in_schema=False)
-    app.add_route("/", service, methods=["POST"], include_in_schema=False)
+    for path in ("/mapi/login", "/login"):
+        app.add_route(path, login, methods=["POST"], include_in_schema=False)
+    for path in ("/mapi/g", "/"):
+        app.add_route(path, service, methods=["POST"], include_in_schema=False)
 
     controls = control_router(
         {

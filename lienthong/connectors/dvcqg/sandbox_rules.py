@@ -363,6 +363,8 @@ class DossierStore:
     """Code of the "đã tồn tại" answer (3 or -3)."""
     max_items: int = 500
     """Most dossiers per ``DongBoHoSoMC`` call."""
+    lookup_reply_key: str = "result"
+    """Key of the ``TraCuuHoSo`` answer's list (``result`` in one public implementation, ``data`` in another)."""
     max_steps: int = 10
     """Most steps per ``CapNhatTienDoHoSoMC`` call."""
     duplicate: bool = False
@@ -373,15 +375,17 @@ class DossierStore:
     """Steps ignored because an identical step was already stored."""
 
     def lookup(self, body: dict[str, Any]) -> Reply:
-        """``TraCuuHoSo``: the last stored item, or ``data: null`` when the portal has no such dossier."""
-        code = body.get("MaHoSo")
+        """``TraCuuHoSo {mahoso}``: a list under ``lookup_reply_key`` (``result`` or ``data``), holding the
+        last stored item, empty when the portal has no such dossier (as public implementations read it).
+        ``MaHoSo`` is accepted as the field name too."""
+        code = body.get("mahoso", body.get("MaHoSo"))
         if code is None or code == "":
-            return error(f"MaHoSo: {MISSING}")
+            return error(f"mahoso: {MISSING}")
         reason = self.codes.reason(code)
         if reason is not None:
-            return error(f"MaHoSo: {reason}")
+            return error(f"mahoso: {reason}")
         record = self.records.get(code)
-        return Reply(200, {"error_code": 0, "data": record.item if record is not None else None})
+        return Reply(200, {"error_code": 0, self.lookup_reply_key: [record.item] if record is not None else []})
 
     def sync_dossiers(self, body: dict[str, Any]) -> Reply:
         """``DongBoHoSoMC``: create (``isUpdating "False"``) or overwrite (``"True"``) every item."""

@@ -24,7 +24,15 @@ class DvcqgSettings(BaseSettings):
     )
 
     url: str = "http://127.0.0.1:8091"
-    """Base URL of the portal's JSON API: sessions from `POST {url}/login`, services at `POST {url}/`."""
+    """Base URL of the portal's JSON API; `login_path` and `service_path` are appended to it."""
+    login_path: str = "/mapi/login?dstcode={dstcode}"
+    """Path (and query) of the session login (`LayPhienLamViec`) below `url`; `{dstcode}` is replaced by
+    the `dstcode` setting. Public implementations use `.../mapi/login?dstcode=...`."""
+    service_path: str = "/mapi/g"
+    """Path of every service call (`TraCuuHoSo`, `DongBoHoSoMC`, ...) below `url`; public
+    implementations use `.../mapi/g`."""
+    lookup_field: str = "mahoso"
+    """Body field carrying the dossier code in `TraCuuHoSo` (public code sends lower-case `mahoso`)."""
     username: str = "lienthong"
     """Account of the province for `LayPhienLamViec` (session login); the default is the sandbox's."""
     password: SecretStr = SecretStr("sandbox-secret")
@@ -46,6 +54,19 @@ class DvcqgSettings(BaseSettings):
     session_refresh_margin_s: float = Field(60.0, ge=0)
     """Log in again this many seconds before the session's `expires_in` runs out (capped at half the
     session's lifetime), so no call meets an expired session in the normal course."""
+    session_max_age_s: float = Field(1800.0, gt=0)
+    """Age, seconds, after which a session whose login answer carried no `expires_in` is renewed
+    (a session is never cached forever)."""
+    session_error_codes: tuple[int, ...] = (-2,)
+    """`error_code` values that mean "session unknown or expired": the client logs in again and resends
+    once. Messages naming the session or login (`session_error_markers`) and HTTP 401/403 count too,
+    since the portal's own code is not public. As JSON: `[-2]`."""
+    session_error_markers: tuple[str, ...] = ("phiên làm việc", "phien lam viec", "session", "token", "đăng nhập")
+    """Lower-case message fragments of an authentication failure answer (matched on the NFC message)."""
+    strict_transitions: bool = False
+    """False (real systems' behaviour): a status change the reference table does not list (2->10, 5<->6,
+    9->4, ...) is forwarded with a warning and an audit note. True: it is refused as a business
+    rejection on `dossier.outcomes`."""
     push_token: SecretStr = SecretStr("")
     """Bearer token DVCQG must send to `POST /dvcqg/push`. Empty = no check (loopback only: `lienthong
     api` refuses to listen elsewhere without it)."""

@@ -3,49 +3,48 @@
 One poll batch is handled in five steps:
 
 1. decode every record as a `DossierEvent` (an undecodable one is a `PermanentError`: the DLQ);
-2. load the sync state of the batch's dossiers in one query (`dvcqg_sync_state`: the last version,
-   status and steps the portal accepted);
-3. plan each dossier (`plan_dossier`, pure): an event not newer than the stored version is
-   `skipped_stale`, as is one superseded by a newer event of the same batch; a status change that
-   `can_transition` forbids (walking the batch's versions in order from the stored status) is a
-   `BusinessRejection("invalid_transition")`; the newest valid event is sent;
+2. load the sync state of the batch's dossiers in one query (`sync_state.SyncStateStore`);
+3. plan each dossier (`lienthong.mappings.dvcqg_sync.plan_dossier`, pure): stale, superseded, not yet
+   received, the version to send, and warning notes (an unlisted status transition is forwarded with a
+   note unless `strict_transitions`);
 4. write the dossiers, `max_items_per_call` per `DongBoHoSoMC` call (creates for dossiers never
-   synced, updates for the others, with the client's exists/missing fallback), then each chunk's new
-   steps, up to `concurrency` calls in flight;
-5. upsert the state of every dossier the portal fully accepted, in one statement, before returning:
-   a redelivery after a crash is then skipped as stale, so the effect is applied once.
+   confirmed, updates for the others, with the exists/missing fallback of `writes`), then each chunk's
+   new steps, up to `concurrency` calls in flight;
+5. upsert the state of every dossier the portal fully accepted, in one statement, and mark as pending
+   the versions whose send timed out after leaving (the portal may still apply them), before returning:
+   a redelivery after a crash is then skipped as stale, so the effect is applied once, and no older
+   version is sent while a newer one may still land.
 
-Only steps added since the stored state are sent: the state keeps how many leading steps the portal
-has and a fingerprint of their identity (time, status, official: the portal's own step key); when the
-leading steps changed, all are sent again (the portal ignores identical steps). A dossier whose steps
-failed keeps its old state, so its retry writes the dossier again (same content) and then the steps.
+Older versions of a dossier in the same batch are settled only with the newest: done when it is
+written, sent round the retry path when it fails. Only steps added since the stored state are sent (the
+state keeps how many leading steps the portal has and a fingerprint of their identity); when the leading
+steps changed, all are sent again (the portal ignores identical steps). A dossier whose steps failed
+keeps its old state, so its retry writes the dossier again (same content) and then the steps.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, SmallInteger, String, Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from lienthong.audit.record import AuditEntry
-from lienthong.bus.idempotency import IdempotencyStore, create_tables, open_engine
+from lienthong.bus.idempotency import IdempotencyStore
 from lienthong.bus.policy import error_text
 from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome
-from lienthong.connectors.dvcqg.client import PEER, DvcqgClient, ItemResult, Sent
+from lienthong.connectors.dvcqg.client import AMBIGUOUS, PEER, DvcqgClient, ItemResult, Sent
 from lienthong.connectors.dvcqg.settings import DvcqgSettings
-from lienthong.errors import BusinessRejection, LienthongError, PermanentError, TransientError
+from lienthong.connectors.dvcqg.sync_state import SyncStateStore
+from lienthong.errors import LienthongError, PermanentError, TransientError
+from lienthong.logging import get_logger
 from lienthong.mappings.dvcqg import STEPS_PER_CALL, chunk, dossier_to_dvcqg, steps_to_dvcqg
+from lienthong.mappings.dvcqg_sync import DossierPlan, SyncState, plan_dossier, steps_progress
 from lienthong.mappings.errors import MappingError
-from lienthong.schemas.dossier import DossierEvent, ProcessingStep, can_transition
+from lienthong.schemas.dossier import DossierEvent
 from lienthong.settings import Settings
 
 FLOW = "dossier_sync"
@@ -53,154 +52,7 @@ FLOW = "dossier_sync"
 TOPIC = "dossier.events"
 """Default source topic."""
 
-_meta = MetaData()
-sync_state = Table(
-    "dvcqg_sync_state",
-    _meta,
-    Column("dossier_code", String(64), primary_key=True),
-    Column("version", BigInteger, nullable=False),
-    Column("status", SmallInteger, nullable=False),
-    Column("steps_synced", Integer, nullable=False),
-    Column("steps_key", String(64), nullable=False),
-    Column("synced_at", DateTime(timezone=True), nullable=False),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class SyncState:
-    """What the portal holds of one dossier, as far as lienthong knows."""
-
-    version: int
-    """Version of the last full state the portal accepted (dossier and its steps)."""
-    status: int
-    """`TrangThaiHoSo` of that version."""
-    steps_synced: int
-    """How many leading steps of that version the portal holds."""
-    steps_key: str
-    """Fingerprint of those steps' identities (see `steps_progress`)."""
-
-
-class SyncStateStore:
-    """The `dvcqg_sync_state` table (SQLAlchemy async core: aiosqlite embedded, asyncpg in production)."""
-
-    def __init__(self, dsn: str) -> None:
-        self.engine, self._pg = open_engine(dsn)
-
-    async def open(self) -> None:
-        """Create the table if missing."""
-        await create_tables(self.engine, _meta)
-
-    async def load(self, codes: Iterable[str]) -> dict[str, SyncState]:
-        """Stored state of those of `codes` that have one (one query)."""
-        wanted = list(codes)
-        if not wanted:
-            return {}
-        c = sync_state.c
-        query = select(c.dossier_code, c.version, c.status, c.steps_synced, c.steps_key).where(
-            c.dossier_code.in_(wanted)
-        )
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(query)
-            return {row[0]: SyncState(row[1], row[2], row[3], row[4]) for row in rows}
-
-    async def save(self, states: Mapping[str, SyncState]) -> None:
-        """Upsert states in one statement; a stored newer version is never overwritten by an older one."""
-        if not states:
-            return
-        now = datetime.now(UTC)
-        rows = [
-            {"dossier_code": code, "version": s.version, "status": s.status, "steps_synced": s.steps_synced,
-             "steps_key": s.steps_key, "synced_at": now}
-            for code, s in states.items()
-        ]  # fmt: skip
-        insert = (pg_insert if self._pg else sqlite_insert)(sync_state)
-        new = insert.excluded
-        stmt = insert.on_conflict_do_update(
-            index_elements=["dossier_code"],
-            set_={"version": new.version, "status": new.status, "steps_synced": new.steps_synced,
-                  "steps_key": new.steps_key, "synced_at": new.synced_at},
-            where=sync_state.c.version <= new.version,
-        )  # fmt: skip
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt, rows)
-
-    async def close(self) -> None:
-        """Dispose of the connection pool."""
-        await self.engine.dispose()
-
-
-# -- planning (pure) --------------------------------------------------------------------------------
-
-
-def _step_identity(step: ProcessingStep) -> bytes:
-    return f"{step.processed_at.isoformat()}\x1f{int(step.status)}\x1f{step.handler_name}\x1e".encode()
-
-
-def steps_progress(steps: Sequence[ProcessingStep], stored: SyncState | None) -> tuple[int, str]:
-    """(index of the first step the portal lacks, fingerprint of all `steps`).
-
-    The stored leading steps count only while their fingerprint still matches; otherwise every step
-    is sent again from index 0.
-    """
-    h = hashlib.sha256()
-    start = 0
-    for n, step in enumerate(steps):
-        if stored is not None and n == stored.steps_synced and h.hexdigest() == stored.steps_key:
-            start = n
-        h.update(_step_identity(step))
-    key = h.hexdigest()
-    if stored is not None and stored.steps_synced == len(steps) and key == stored.steps_key:
-        start = len(steps)
-    return start, key
-
-
-@dataclass(slots=True)
-class DossierPlan:
-    """What to do with one dossier's events in a batch."""
-
-    send: tuple[int, DossierEvent] | None = None
-    """(batch index, event) of the version to write, or None."""
-    create: bool = False
-    """True when the dossier was never synced (`isUpdating "False"`)."""
-    steps_from: int = 0
-    """Index of the first step to send."""
-    steps_key: str = ""
-    """Fingerprint of all the sent version's steps (stored on success)."""
-    stale: list[int] = field(default_factory=list)
-    """Batch indexes settled as `skipped_stale` (not newer than the stored version, or superseded)."""
-    rejected: list[tuple[int, BusinessRejection]] = field(default_factory=list)
-    """Batch indexes refused for an invalid status transition."""
-
-
-def plan_dossier(events: Sequence[tuple[int, DossierEvent]], stored: SyncState | None) -> DossierPlan:
-    """Plan one dossier's events (batch index, event) against its stored state; see the module docstring."""
-    plan = DossierPlan()
-    version = stored.version if stored is not None else -1
-    status = stored.status if stored is not None else None
-    for index, event in sorted(events, key=lambda pair: (pair[1].dossier.version, pair[0])):
-        dossier = event.dossier
-        if dossier.version <= version:
-            plan.stale.append(index)
-            continue
-        # Only consecutive versions say which transition the source made. Full-state sync skips
-        # versions that were superseded or are still in the retry topic, so across a gap the
-        # intermediate statuses are unknown and the newer full state is simply the truth.
-        consecutive = dossier.version == version + 1
-        if status is not None and consecutive and not can_transition(status, dossier.status):
-            plan.rejected.append((index, BusinessRejection(
-                f"status {status} -> {int(dossier.status)} is not an allowed transition "
-                f"(version {dossier.version}, last synced version {version})",
-                peer=PEER, code="invalid_transition",
-            )))  # fmt: skip
-            continue
-        if plan.send is not None:
-            plan.stale.append(plan.send[0])
-        plan.send = (index, event)
-        version, status = dossier.version, int(dossier.status)
-    if plan.send is not None:
-        plan.create = stored is None
-        plan.steps_from, plan.steps_key = steps_progress(plan.send[1].dossier.steps, stored)
-    return plan
+log = get_logger("lienthong.dvcqg.sync")
 
 
 # -- the handler ------------------------------------------------------------------------------------
@@ -215,6 +67,13 @@ class _Job:
     item: dict[str, Any] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     error: LienthongError | None = None
+
+    def note(self, text: str) -> AuditEntry:
+        return AuditEntry(
+            flow=FLOW, direction="out", peer=PEER, outcome="warning", dossier_code=self.event.dossier.code,
+            correlation_id=self.msg.envelope.correlation_id, event_type="DongBoHoSoMC",
+            detail={"version": self.event.dossier.version, "warning": text},
+        )  # fmt: skip
 
     def entry(self, sent: Sent) -> AuditEntry:
         detail: dict[str, Any] = {"version": self.event.dossier.version, "items": sent.items}
@@ -233,7 +92,10 @@ class DossierSyncHandler:
     def __init__(self, client: DvcqgClient, state: SyncStateStore) -> None:
         self.client = client
         self.state = state
-        self.stats: dict[str, int] = {"sent": 0, "skipped_stale": 0, "invalid_transition": 0, "failed": 0}
+        self.stats: dict[str, int] = {
+            "sent": 0, "skipped_stale": 0, "superseded": 0, "skipped_not_received": 0, "invalid_transition": 0,
+            "failed": 0,
+        }  # fmt: skip
         """Records per outcome since start (`failed`: any exception value returned)."""
 
     async def __call__(self, batch: Sequence[Inbound]) -> Sequence[BatchResult]:
@@ -253,18 +115,27 @@ class DossierSyncHandler:
             failure = TransientError(f"sync state store unavailable: {type(exc).__name__}", code="state_store")
             return self._finish([failure if r is None else r for r in results])
         jobs: list[_Job] = []
+        strict = self.client.settings.strict_transitions
         for code, events in by_code.items():
-            plan = plan_dossier(events, stored.get(code))
+            plan = plan_dossier(events, stored.get(code), strict_transitions=strict)
             for i in plan.stale:
                 results[i] = Outcome(result="skipped_stale")
+            for i in plan.not_received:
+                results[i] = Outcome(result="skipped_not_received")
             for i, rejection in plan.rejected:
                 results[i] = rejection
             if plan.send is not None:
                 index, event = plan.send
-                jobs.append(_Job(batch[index], index, event, plan))
+                job = _Job(batch[index], index, event, plan)
+                for text in plan.notes:
+                    log.warning("dvcqg sync note", dossier=code, note=text)
+                    job.audit.append(job.note(text))
+                jobs.append(job)
         await self._deliver(jobs)
         for job in jobs:
             results[job.index] = job.error if job.error is not None else Outcome(audit=job.audit)
+            for i in job.plan.superseded:
+                results[i] = _superseded(job)
         return self._finish(results)
 
     def _finish(self, results: list[BatchResult | None]) -> list[BatchResult]:
@@ -273,7 +144,7 @@ class DossierSyncHandler:
             if r is None:
                 raise AssertionError("dossier sync left a record without a result")
             if isinstance(r, Outcome):
-                self.stats["skipped_stale" if r.result == "skipped_stale" else "sent"] += 1
+                self.stats[r.result if r.result in self.stats else "sent"] += 1
             elif getattr(r, "code", "") == "invalid_transition":
                 self.stats["invalid_transition"] += 1
             else:
@@ -292,7 +163,13 @@ class DossierSyncHandler:
                                             len(j.event.dossier.steps), j.plan.steps_key)
             for j in done
         }  # fmt: skip
+        pending = {
+            j.event.dossier.code: j.event.dossier.version
+            for j in jobs
+            if isinstance(j.error, TransientError) and j.error.code == AMBIGUOUS
+        }
         try:
+            await self.state.mark_pending(pending)
             await self.state.save(states)
         except SQLAlchemyError as exc:
             # The portal has the writes; without the state a retry sends them again (same content).
@@ -326,6 +203,20 @@ class DossierSyncHandler:
         answers = await asyncio.gather(*(self.client.cap_nhat_tien_do(steps) for _, steps in groups))
         for (owners, _), group_results in zip(groups, answers, strict=True):
             _apply_step_results(owners, group_results)
+
+
+def _superseded(job: _Job) -> BatchResult:
+    """The result of an older version of `job`'s dossier in the same batch: done once the newest is."""
+    if job.error is None:
+        return Outcome(result="superseded")
+    if isinstance(job.error, TransientError):
+        return job.error
+    # The newest was refused or is broken: this older full state may still be valid, so it goes round
+    # the retry path and is sent on its own there (nothing newer is confirmed).
+    return TransientError(
+        f"held back with version {job.event.dossier.version}, which failed ({type(job.error).__name__}); "
+        "retried on its own", code="superseded_failed",
+    )  # fmt: skip
 
 
 def _pack_steps(jobs: list[_Job]) -> list[tuple[list[_Job], list[dict[str, Any]]]]:
@@ -402,3 +293,5 @@ __all__ = [
     "plan_dossier",
     "steps_progress",
 ]
+"""`DossierPlan`, `SyncState`, `plan_dossier`, `steps_progress` live in `lienthong.mappings.dvcqg_sync` and
+`SyncStateStore` in `sync_state`; they are re-exported here for existing callers."""

@@ -67,22 +67,38 @@ def test_an_event_not_newer_than_the_stored_version_is_stale() -> None:
     assert sorted(plan.stale) == [0, 1]
 
 
-def test_only_the_newest_event_of_a_batch_is_sent_and_the_superseded_ones_are_stale() -> None:
+def test_only_the_newest_event_of_a_batch_is_sent_and_the_older_ones_share_its_fate() -> None:
     [d] = dossiers(1)
     v2 = version(d, 2, DossierStatus.PROCESSING, step(60))
     v3 = version(v2, 3, DossierStatus.FINISHED, step(120, DossierStatus.FINISHED))
     plan = plan_dossier([(0, event(v3)), (1, event(d)), (2, event(v2))], None)
     assert plan.send is not None
     assert plan.send[0] == 0
-    assert sorted(plan.stale) == [1, 2]
+    assert sorted(plan.superseded) == [1, 2]
+    assert plan.stale == []
     assert plan.create
     assert plan.steps_from == 0
 
 
-def test_a_status_change_the_rules_forbid_is_rejected_as_invalid_transition() -> None:
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(2, 10), (4, 10), (5, 6), (6, 5), (1, 4), (9, 4)],
+)
+def test_a_status_change_the_table_does_not_list_is_forwarded_with_a_note(before: int, after: int) -> None:
+    # Real one-stop systems do not enforce transitions (REFERENCE 3; issue 7).
+    [d] = dossiers(1)
+    old = version(d, 1, DossierStatus(before))
+    new = version(d, 2, DossierStatus(after))
+    plan = plan_dossier([(0, event(new))], synced(old))
+    assert plan.send is not None
+    assert plan.rejected == []
+    assert any(f"{before} -> {after}" in note for note in plan.notes)
+
+
+def test_with_strict_transitions_an_unlisted_status_change_is_rejected() -> None:
     [d] = dossiers(1)
     returned = version(d, 2, DossierStatus.RETURNED)  # 2 -> 10 skips processing and finishing
-    plan = plan_dossier([(0, event(returned))], synced(d))
+    plan = plan_dossier([(0, event(returned))], synced(d), strict_transitions=True)
     assert plan.send is None
     [(index, rejection)] = plan.rejected
     assert index == 0
@@ -113,11 +129,11 @@ def test_transitions_are_checked_version_by_version_through_the_batch() -> None:
     assert not plan.create
 
 
-def test_a_forbidden_version_is_skipped_over_and_a_later_allowed_one_is_sent() -> None:
+def test_with_strict_transitions_a_forbidden_version_is_skipped_and_a_later_allowed_one_is_sent() -> None:
     [d] = dossiers(1)
     bad = version(d, 2, DossierStatus.RETURNED)
     good = version(d, 3, DossierStatus.PROCESSING)
-    plan = plan_dossier([(0, event(bad)), (1, event(good))], synced(d))
+    plan = plan_dossier([(0, event(bad)), (1, event(good))], synced(d), strict_transitions=True)
     assert [i for i, _ in plan.rejected] == [0]
     assert plan.send is not None
     assert plan.send[0] == 1

@@ -196,16 +196,17 @@ async def test_an_unknown_service_is_named_in_the_refusal(portal: Portal) -> Non
 # TraCuuHoSo -----------------------------------------------------------------------------------------
 
 
-async def test_lookup_of_an_absent_dossier_answers_data_null(portal: Portal) -> None:
-    assert (await portal.call("TraCuuHoSo", MaHoSo=CODE)).json() == {"error_code": 0, "data": None}
+async def test_lookup_of_an_absent_dossier_answers_an_empty_list(portal: Portal) -> None:
+    assert (await portal.call("TraCuuHoSo", mahoso=CODE)).json() == {"error_code": 0, "result": []}
 
 
-async def test_lookup_returns_the_last_stored_item(portal: Portal) -> None:
+async def test_lookup_sends_mahoso_and_returns_the_last_stored_item_in_a_list(portal: Portal) -> None:
     await portal.create(dossier())
     await portal.update(dossier(TrangThaiHoSo="4"))
-    body = (await portal.call("TraCuuHoSo", MaHoSo=CODE)).json()
+    body = (await portal.call("TraCuuHoSo", mahoso=CODE)).json()
     assert body["error_code"] == 0
-    assert body["data"]["TrangThaiHoSo"] == "4"
+    [item] = body["result"]
+    assert item["TrangThaiHoSo"] == "4"
 
 
 # DongBoHoSoMC ---------------------------------------------------------------------------------------
