@@ -69,7 +69,9 @@ class DemoPart(Protocol):
 
 def demo_parts() -> list[DemoPart]:
     """The parts `lienthong demo` runs besides the dossier flows, in order."""
-    parts: list[DemoPart] = []
+    from lienthong.demo.payments import PaymentsDemo
+
+    parts: list[DemoPart] = [PaymentsDemo()]
     return parts
 
 

@@ -68,6 +68,8 @@ class Transaction:
     callbacks_refused: int = 0
     late_pending: bool = False
     """A late callback waits for a QUERY that reports the payment."""
+    late: bool = False
+    """The callback was held back until a QUERY had reported the payment."""
     amount_altered: bool = False
     lost: bool = False
     repeated: bool = False
@@ -289,7 +291,7 @@ class PaymentSandboxState:
             txn.lost = True
             return
         if paid and f.late and r() < f.late:
-            txn.late_pending = True
+            txn.late_pending = txn.late = True
             return
         altered = paid and f.alter_amount > 0 and r() < f.alter_amount
         txn.amount_altered = altered
@@ -343,7 +345,7 @@ class PaymentSandboxState:
             "served_503": self.served_503, "faults": asdict(self.faults), "citizens": asdict(self.citizens),
             "callbacks_sent": sum(t.callbacks_sent for t in txns), "callbacks_ok": sum(t.callbacks_ok for t in txns),
             "lost": sum(t.lost for t in txns), "repeated": sum(t.repeated for t in txns),
-            "late": sum(t.late_pending or (t.queries > 0 and t.callbacks_sent > 0 and t.state == "paid") for t in txns),
+            "late": sum(t.late for t in txns),
             "altered": sum(t.amount_altered for t in txns),
         }  # fmt: skip
 
