@@ -9,19 +9,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lienthong import __version__
 from lienthong.audit.writer import AuditWriter
 from lienthong.bus.idempotency import IdempotencyStore
 from lienthong.bus.publisher import BusPublisher
-from lienthong.bus.topics import asyncapi_document, create_topics
+from lienthong.bus.topics import asyncapi_document, create_topics, payload_schemas
 from lienthong.bus.worker import Flow, Worker
 from lienthong.connectors.base import FlowContext, FlowSpec
 from lienthong.connectors.registry import connector_flows, connectors
 from lienthong.errors import ConfigurationError
-from lienthong.logging import configure_logging, get_logger
+from lienthong.logging import ObserveRequests, configure_logging, get_logger
 from lienthong.settings import Settings
 
 log = get_logger("lienthong.app")
@@ -100,6 +100,10 @@ def create_app(settings: Settings, *, publisher: BusPublisher | None = None, rou
             return JSONResponse({"detail": f"body larger than {settings.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)
 
+    # Outermost: per-route counters and latency, request-scoped log context (correlation and trace ids),
+    # and a client that hangs up mid-body is a log line, not an unhandled traceback.
+    api.add_middleware(ObserveRequests)
+
     @api.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         """The process is alive."""
@@ -111,10 +115,29 @@ def create_app(settings: Settings, *, publisher: BusPublisher | None = None, rou
         ok = bus is None or bus.started
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    @api.get("/metrics", tags=["ops"])
+    @api.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                         "description": "Prometheus text exposition format"}},
+    )  # fmt: skip
     async def metrics_endpoint() -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics (text exposition format)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/schemas", tags=["ops"])
+    async def schema_index() -> dict[str, str]:
+        """JSON Schemas of the topics' payloads, by name (what records' `ce_dataschema` points at)."""
+        return {name: f"/schemas/{name}.json" for name in payload_schemas()}
+
+    @api.get("/schemas/{name}.json", tags=["ops"], responses={404: {"description": "No such payload schema"}})
+    async def schema(name: str) -> JSONResponse:
+        """The JSON Schema of one payload model (draft 2020-12, as pydantic writes it)."""
+        found = payload_schemas().get(name)
+        if found is None:
+            return JSONResponse({"detail": "no such schema; GET /schemas lists them"}, status_code=404)
+        return JSONResponse(found, media_type="application/schema+json")
 
     @api.get("/asyncapi.json", tags=["ops"])
     async def asyncapi() -> dict[str, Any]:
@@ -172,6 +195,9 @@ async def run_workers(
         extra.append(watch.run(60))
     for w in workers:
         await w.start()
+    tasks: list[asyncio.Future[None]] = []
+    closers.extend(await _observe_workers(settings, workers, ready=lambda: bool(tasks) and not any(
+        t.done() for t in tasks)))  # fmt: skip
     loop = asyncio.get_running_loop()
 
     def shutdown() -> None:
@@ -183,7 +209,7 @@ async def run_workers(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shutdown)
     log.info("workers running", flows=names, sla_watch=sla_watch)
-    tasks = [asyncio.ensure_future(t) for t in (*(w.run() for w in workers), *extra)]
+    tasks.extend(asyncio.ensure_future(t) for t in (*(w.run() for w in workers), *extra))
     try:
         # One worker failing stops the others cleanly (batch finished, committed) before anything they
         # use is closed; the process then exits non-zero for its supervisor to restart it.
@@ -198,6 +224,30 @@ async def run_workers(
             await close()
         await audit.close()
         await idem.close()
+
+
+async def _observe_workers(settings: Settings, workers: list[Worker], *, ready: Callable[[], bool]) -> list[Close]:
+    """`lienthong run`'s /metrics, /healthz, /readyz on LIENTHONG_METRICS_PORT (0 = none) and the DLQ and
+    retry-topic depth gauges; returns what stops them."""
+    from lienthong import metrics
+
+    if not settings.metrics_port:
+        return []
+    try:
+        stop_http = await metrics.serve_monitor(settings.http_host, settings.metrics_port, ready)
+    except ConfigurationError as exc:
+        # Several worker processes on one host (bench, a workstation): the first serves, the others say so.
+        log.warning("not serving /metrics from this worker process", reason=str(exc))
+        return []
+    retry = {w.retry_topic: w.flow.group_id or f"{settings.consumer_group}.{w.flow.name}" for w in workers}
+    depth = asyncio.ensure_future(metrics.watch_topic_depths(
+        settings.bootstrap_servers, sorted({w.dlq_topic for w in workers}), retry))  # fmt: skip
+
+    async def stop_depth() -> None:
+        depth.cancel()
+        await asyncio.gather(depth, return_exceptions=True)
+
+    return [stop_depth, stop_http]
 
 
 async def run_selftest_worker(settings: Settings, topic: str, peer_url: str) -> None:

@@ -205,6 +205,20 @@ async def create_topics(
         await admin.close()
 
 
+def payload_schemas() -> dict[str, dict[str, Any]]:
+    """Standalone JSON Schema of every catalogue payload model, by model name (served at /schemas/<name>.json
+    and named by records' `ce_dataschema`)."""
+    found: dict[str, dict[str, Any]] = {}
+    for spec in catalogue().values():
+        model = spec.payload_model()
+        if model.__name__ not in found:
+            schema = model.model_json_schema()
+            schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+            schema.setdefault("$id", f"/schemas/{model.__name__}.json")
+            found[model.__name__] = schema
+    return found
+
+
 def asyncapi_document(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
     """An AsyncAPI 3.0 document of the catalogue: channels, messages with JSON Schemas, headers."""
     envelope_headers = {

@@ -247,7 +247,7 @@ class Worker:
         if not self._circuit_paused:
             self._circuit_paused = True
             self.consumer.pause(*self.consumer.assignment())
-            metrics.CIRCUIT_OPEN.labels(self.flow.peer).set(1)
+            metrics.circuit_state(self.flow.peer, open_now=True)
             log.warning("circuit open: consumers paused", peer=self.flow.peer, retry_in_s=self.circuit.remaining_s())
 
     # -- one batch ---------------------------------------------------------------------------------
@@ -296,6 +296,8 @@ class Worker:
         await self._commit(batch, stop_at)
         if self.circuit.is_open:
             self._pause_for_circuit()
+        else:
+            metrics.circuit_state(self.flow.peer, open_now=False)
 
     def _decode(
         self, records: list[ConsumerRecord]
@@ -464,7 +466,8 @@ class Worker:
                 continue
             hw = self.consumer.highwater(tp)
             if hw is not None:
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, hw - committed))
+                group = self.flow.group_id or f"{self.settings.consumer_group}.{self.flow.name}"
+                metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(0, hw - committed))
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -59,6 +59,7 @@ def api(
     import uvicorn
 
     from lienthong.connectors.registry import connectors
+    from lienthong.logging import configure_logging
 
     s = settings_from()
     bind = host or s.http_host
@@ -72,7 +73,9 @@ def api(
             2,
         )
     require_broker(s.bootstrap_servers)
-    uvicorn.run("lienthong.app:asgi_app", factory=True, host=bind, port=port or s.http_port)
+    # log_config=None: uvicorn's own loggers (access log included) go through lienthong's structlog pipeline.
+    configure_logging(s.log_format, s.log_level)
+    uvicorn.run("lienthong.app:asgi_app", factory=True, host=bind, port=port or s.http_port, log_config=None)
 
 
 @app.command("demo")
