@@ -71,7 +71,9 @@ def demo_parts() -> list[DemoPart]:
     """The parts `lienthong demo` runs besides the dossier flows, in order."""
     from lienthong.demo.payments import PaymentsDemo
 
-    parts: list[DemoPart] = [PaymentsDemo()]
+    from lienthong.demo.lookups import LookupsDemo
+
+    parts: list[DemoPart] = [PaymentsDemo(), LookupsDemo()]
     return parts
 
 
