@@ -219,70 +219,152 @@ def payload_schemas() -> dict[str, dict[str, Any]]:
     return found
 
 
-def asyncapi_document(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
-    """An AsyncAPI 3.0 document of the catalogue: channels, messages with JSON Schemas, headers."""
-    envelope_headers = {
-        "type": "object",
-        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type"],
-        "properties": {
-            name: {"type": "string", "description": desc}
-            for name, desc in (
-                ("ce_specversion", "CloudEvents spec version, always 1.0"),
-                ("ce_id", "event id"),
-                ("ce_source", "producing system"),
-                ("ce_type", "versioned event type"),
-                ("ce_subject", "dossier code or payment reference"),
-                ("ce_time", "RFC 3339 event time"),
-                ("content-type", "application/json"),
-                ("correlation_id", "id shared by one business exchange"),
-                ("causation_id", "id of the event that caused this one"),
-                ("mapping_version", "version of the mapping that produced the payload"),
-                ("traceparent", "W3C trace context"),
-            )
-        },
-    }
+_CE_HEADERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("ce_specversion", "CloudEvents spec version, always 1.0", {"const": "1.0"}),
+    ("ce_id", "Event id; unique per event, deterministic for events caused by another (derived ids)", {}),
+    ("ce_source", "URI-reference of the producing system, e.g. /lienthong/onestop", {"format": "uri-reference"}),
+    ("ce_type", "Versioned event type, e.g. vn.gov.lienthong.dossier.status_changed.v1", {}),
+    ("ce_subject", "Business key: the dossier code (MaHoSo) or payment reference", {}),
+    (
+        "ce_time",
+        "When the event happened (RFC 3339, UTC). Per key, order by the record offset; ce_time "
+        "orders events only across keys",
+        {"format": "date-time"},
+    ),
+    ("ce_dataschema", "URI of the payload's JSON Schema (served at /schemas/<Model>.json)", {"format": "uri"}),
+    ("content-type", "Payload media type: application/json", {"const": "application/json"}),
+    ("ce_correlationid", "Extension: id shared by every message of one business exchange", {}),
+    ("ce_causationid", "Extension: ce_id of the event that caused this one (redrive: the dead letter's id)", {}),
+    ("ce_mappingversion", "Extension: version of the mapping that produced the payload", {}),
+    ("ce_traceparent", "Extension: W3C trace context, carried through unchanged", {}),
+)
+_DEPRECATED_HEADERS = ("correlation_id", "causation_id", "mapping_version", "traceparent")
+_RETRY_HEADERS = (
+    ("lt_attempt", "Retry rounds behind the record (1 on its first retry)"),
+    ("lt_not_before", "Epoch milliseconds before which the record is not tried again"),
+)
+_DLQ_HEADERS = (
+    ("lt_error_class", "transient, permanent, retries_exhausted or unexpected"),
+    ("lt_error_type", "Exception class"),
+    ("lt_error_message", "What failed (personal data masked)"),
+    ("lt_attempt", "Attempts made"),
+    ("lt_first_failure", "Epoch milliseconds of the first failure"),
+    ("lt_last_failure", "Epoch milliseconds of the last failure"),
+    ("lt_source_topic", "Topic the record was first consumed from"),
+    ("lt_source_partition", "Its partition"),
+    ("lt_source_offset", "Its offset"),
+)
+
+
+def _headers_schema(extra: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    props: dict[str, Any] = {name: {"type": "string", "description": desc, **more} for name, desc, more in _CE_HEADERS}
+    for name in _DEPRECATED_HEADERS:
+        new = "ce_" + name.replace("_", "")
+        props[name] = {"type": "string", "deprecated": True, "description": f"Deprecated name of {new}"}
+    props.update({name: {"type": "string", "description": desc} for name, desc in extra})
+    return {"type": "object", "required": ["ce_specversion", "ce_id", "ce_source", "ce_type"], "properties": props}
+
+
+def _consumed_topics() -> dict[str, list[str]]:
+    """Topic → the flows consuming it (core and connectors)."""
+    from lienthong.app import all_flows
+
+    found: dict[str, list[str]] = {}
+    for name, spec in all_flows().items():
+        found.setdefault(spec.topic, []).append(name)
+    return found
+
+
+def asyncapi_document(bootstrap: str | None = None) -> dict[str, Any]:
+    """An AsyncAPI 3.0 document of the catalogue: one channel per topic (retry and DLQ companions included),
+    the operations lienthong performs on them, messages with CloudEvents headers and JSON Schema payloads.
+
+    `bootstrap` (default: LIENTHONG_BOOTSTRAP_SERVERS) names the servers. FastStream's generator was tried
+    for this document and describes less (no message headers, no record key, no topic configuration), so
+    this one stays; `lienthong.sdk` consumers get FastStream's view of their own app from FastStream.
+    """
+    if bootstrap is None:
+        from lienthong.settings import Settings
+
+        bootstrap = Settings().bootstrap_servers
+    hosts = [h.strip() for h in bootstrap.split(",") if h.strip()]
+    servers = {("kafka" if i == 0 else f"kafka-{i + 1}"): {"host": h, "protocol": "kafka"} for i, h in enumerate(hosts)}
+    consumed = _consumed_topics()
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+
+    def channel(cid: str, address: str, description: str, spec: TopicSpec, headers: dict[str, Any],
+                retention_ms: int, *, receive: list[str]) -> None:  # fmt: skip
+        model = spec.payload_model()
+        messages[cid] = {
+            "name": model.__name__,
+            "title": f"{model.__name__} on {address}",
+            "contentType": "application/json",
+            "headers": headers,
+            "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
+            "correlationId": {"location": "$message.header#/ce_correlationid"},
+            "bindings": {"kafka": {"key": {"type": "string", "description": spec.key}}},
+            "x-event-types": list(spec.event_types),
+        }
+        channels[cid] = {
+            "address": address,
+            "description": description,
+            "messages": {cid: {"$ref": f"#/components/messages/{cid}"}},
+            "bindings": {"kafka": {
+                "topic": address,
+                **({"partitions": spec.partitions} if spec.partitions else {}),
+                "topicConfiguration": {"retention.ms": retention_ms},
+            }},
+        }  # fmt: skip
+        ref = {"$ref": f"#/channels/{cid}"}
+        msg = [{"$ref": f"#/channels/{cid}/messages/{cid}"}]
+        operations[f"send_{cid}"] = {"action": "send", "channel": ref, "messages": msg,
+                                     "summary": f"lienthong publishes to {address}"}  # fmt: skip
+        if receive:
+            operations[f"receive_{cid}"] = {"action": "receive", "channel": ref, "messages": msg,
+                                            "summary": f"flow(s) {', '.join(receive)} consume {address}"}  # fmt: skip
+
     for spec in catalogue().values():
         model = spec.payload_model()
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
-        msg_id = spec.name.replace(".", "_")
-        messages[msg_id] = {
-            "name": model.__name__,
-            "contentType": "application/json",
-            "headers": envelope_headers,
-            "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
-            "bindings": {"kafka": {"key": {"type": "string", "description": spec.key}}},
-            "x-event-types": list(spec.event_types),
-        }
-        channels[msg_id] = {
-            "address": spec.name,
-            "description": spec.description,
-            "messages": {msg_id: {"$ref": f"#/components/messages/{msg_id}"}},
-            "bindings": {
-                "kafka": {
-                    "topic": spec.name,
-                    **({"partitions": spec.partitions} if spec.partitions else {}),
-                    "topicConfiguration": {"retention.ms": spec.retention_ms},
-                }
-            },
-            "x-retry-topic": spec.retry if spec.companions else None,
-            "x-dlq-topic": spec.dlq if spec.companions else None,
-        }
+        cid = spec.name.replace(".", "_")
+        flows = consumed.get(spec.name, [])
+        channel(cid, spec.name, spec.description, spec, _headers_schema(), spec.retention_ms, receive=flows)
+        channels[cid]["x-retry-topic"] = spec.retry if spec.companions else None
+        channels[cid]["x-dlq-topic"] = spec.dlq if spec.companions else None
+        if spec.companions:
+            channel(
+                f"{cid}_retry",
+                spec.retry,
+                f"Records of {spec.name} that failed transiently, waiting for "
+                "their not-before time (lt_not_before); consumed again by the same flows.",
+                spec,
+                _headers_schema(_RETRY_HEADERS),
+                spec.retention_ms,
+                receive=flows or [f"{spec.name} consumers"],
+            )
+            channel(f"{cid}_dlq", spec.dlq, f"Dead letters of {spec.name}: the original bytes and headers plus "
+                    "lt_error_* headers; kept until deleted. `lienthong dlq` lists, shows and redrives them.", spec,
+                    _headers_schema(_DLQ_HEADERS), spec.dlq_retention_ms, receive=[])  # fmt: skip
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": "lienthong topics",
-            "version": "1",
+            "version": "2",
             "description": "Kafka topics of the lienthong integration hub. Records are CloudEvents 1.0 "
-            "in Kafka binary mode; payloads are JSON. Retry topics carry `lt_not_before` (epoch ms) and "
-            "`lt_attempt`; DLQ records keep the original bytes and headers plus `lt_error_*` headers.",
+            "in Kafka binary mode (extension attributes ce_correlationid, ce_causationid, ce_mappingversion, "
+            "ce_traceparent); payloads are JSON (schemas also at /schemas). Order: per record key (the dossier "
+            "code), by offset. Retry topics carry `lt_not_before` (epoch ms) and `lt_attempt`; DLQ records keep "
+            "the original bytes and headers plus `lt_error_*` headers. Consumers: `lienthong.sdk`.",
         },
-        "servers": {"kafka": {"host": bootstrap, "protocol": "kafka"}},
+        "defaultContentType": "application/json",
+        "servers": servers,
         "channels": channels,
+        "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
 

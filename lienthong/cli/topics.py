@@ -42,11 +42,12 @@ def topics_list() -> None:
 
 
 @topics_app.command("asyncapi")
-def topics_asyncapi() -> None:
+def topics_asyncapi(bootstrap: Bootstrap = None) -> None:
     """Print the AsyncAPI 3.0 document of the topics (also served at /asyncapi.json).
 
     Example: lienthong topics asyncapi > asyncapi.json
     """
     from lienthong.bus.topics import asyncapi_document
 
-    sys.stdout.write(json.dumps(asyncapi_document(), indent=2, ensure_ascii=False) + "\n")
+    s = settings_from(bootstrap_servers=bootstrap)
+    sys.stdout.write(json.dumps(asyncapi_document(s.bootstrap_servers), indent=2, ensure_ascii=False) + "\n")

@@ -94,9 +94,58 @@ def test_document_names_the_kafka_server_it_was_built_for(document: dict[str, An
     assert document["servers"]["kafka"] == {"host": "kafka-1:9092", "protocol": "kafka"}
 
 
-def test_document_has_one_channel_per_catalogue_topic(document: dict[str, Any]) -> None:
+def test_every_bootstrap_server_is_a_server() -> None:
+    doc = asyncapi_document("kafka-1:9092,kafka-2:9092,kafka-3:9092")
+    assert sorted(s["host"] for s in doc["servers"].values()) == ["kafka-1:9092", "kafka-2:9092", "kafka-3:9092"]
+
+
+def test_without_an_argument_the_server_is_the_configured_bootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIENTHONG_BOOTSTRAP_SERVERS", "broker.internal:19092")
+    assert asyncapi_document()["servers"]["kafka"]["host"] == "broker.internal:19092"
+
+
+def test_document_has_one_channel_per_topic_retry_and_dlq_included(document: dict[str, Any]) -> None:
     addresses = sorted(channel["address"] for channel in document["channels"].values())
-    assert addresses == sorted(catalogue())
+    assert addresses == sorted(all_topic_names())
+
+
+def test_every_flow_input_topic_is_a_channel(document: dict[str, Any]) -> None:
+    from lienthong.app import all_flows
+
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert {spec.topic for spec in all_flows().values()} <= addresses
+    assert "onestop.dossier-events" in addresses
+
+
+def test_consumed_topics_and_their_retry_topics_have_receive_operations(document: dict[str, Any]) -> None:
+    received = {resolve(document, op["channel"]["$ref"])["address"]
+                for op in document["operations"].values() if op["action"] == "receive"}  # fmt: skip
+    assert {"dossier.events", "dossier.events.retry", "dossier.inbound", "dossier.inbound.retry"} <= received
+    assert "dossier.events.dlq" not in received
+
+
+def test_every_channel_has_a_send_operation_with_its_message(document: dict[str, Any]) -> None:
+    sent = {op["channel"]["$ref"] for op in document["operations"].values() if op["action"] == "send"}
+    assert sent == {f"#/channels/{cid}" for cid in document["channels"]}
+    for op in document["operations"].values():
+        for ref in op["messages"]:
+            assert ref["$ref"].startswith(op["channel"]["$ref"] + "/messages/")
+
+
+def test_ce_time_is_declared_as_a_date_time(document: dict[str, Any]) -> None:
+    for message in document["components"]["messages"].values():
+        assert message["headers"]["properties"]["ce_time"]["format"] == "date-time"
+
+
+def test_extension_headers_use_cloudevents_names_and_old_names_are_deprecated(document: dict[str, Any]) -> None:
+    props = document["components"]["messages"]["dossier_events"]["headers"]["properties"]
+    assert {"ce_correlationid", "ce_causationid", "ce_mappingversion", "ce_traceparent", "ce_dataschema"} <= set(props)
+    assert props["correlation_id"]["deprecated"] is True
+
+
+def test_dlq_messages_declare_the_error_headers(document: dict[str, Any]) -> None:
+    props = document["components"]["messages"]["dossier_events_dlq"]["headers"]["properties"]
+    assert {"lt_error_class", "lt_source_topic", "lt_source_offset"} <= set(props)
 
 
 @pytest.mark.parametrize("spec", list(catalogue().values()), ids=lambda s: s.name)
