@@ -8,6 +8,7 @@ consumers drop the repeat.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -121,11 +122,14 @@ def audit_of(out: Outbound, event: PaymentEvent, *, flow: str, outcome: str = "p
     )
 
 
-async def publish_durably(publisher: BusPublisher, event: PaymentEvent, *, flow: str) -> None:
-    """Put `event` on the bus (acks=all) and audit it; returns once both are durable."""
+async def publish_durably(
+    publisher: BusPublisher, event: PaymentEvent, *, flow: str, also: Sequence[AuditEntry] = ()
+) -> None:
+    """Put `event` on the bus (acks=all) and audit it (with the entries `also`, in one append); returns
+    once both are durable."""
     out = event_record(event)
     await publish_all(publisher.producer, [out])
-    await publisher.audit.append([audit_of(out, event, flow=flow)])
+    await publisher.audit.append([*also, audit_of(out, event, flow=flow)])
 
 
 __all__ = [

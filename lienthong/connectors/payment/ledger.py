@@ -9,9 +9,11 @@ the two steps), publishes it again with the same deterministic `ce_id` before it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lienthong.audit.record import AuditEntry
 from lienthong.connectors.payment.events import event_of, publish_durably, settled_kind
 from lienthong.connectors.payment.settings import PaymentSettings
 from lienthong.connectors.payment.store import PaymentRecord, PaymentStore
@@ -47,9 +49,12 @@ class PaymentLedger:
             counter_method=self.settings.counter_collection_method,
         )
 
-    async def publish_settled(self, publisher: BusPublisher, record: PaymentRecord, *, flow: str) -> PaymentRecord:
-        """Publish a settled record's event (same `ce_id` every time) and mark it published."""
-        await publish_durably(publisher, self.event(record, settled_kind(record)), flow=flow)
+    async def publish_settled(
+        self, publisher: BusPublisher, record: PaymentRecord, *, flow: str, also: Sequence[AuditEntry] = ()
+    ) -> PaymentRecord:
+        """Publish a settled record's event (same `ce_id` every time; audited with the entries `also`) and
+        mark it published."""
+        await publish_durably(publisher, self.event(record, settled_kind(record)), flow=flow, also=also)
         await self.store.mark_published(record.reference)
         return record
 
@@ -67,18 +72,23 @@ class PaymentLedger:
         reason: str | None = None,
         answer: str | None = None,
         callback_digest: str | None = None,
+        also: Sequence[AuditEntry] = (),
     ) -> Settled:
-        """Record the outcome once, then make sure its event is on the bus; see the module docstring."""
-        recorded = await self.store.settle(
+        """Record the outcome once, then make sure its event is on the bus; see the module docstring.
+        `also` are audit entries appended with the event's when this call recorded the outcome."""
+        won = await self.store.settle(
             reference, state, confirmed_by=confirmed_by, transaction_id=transaction_id, bank_code=bank_code,
             paid_at=paid_at, reason=reason, answer=answer, callback_digest=callback_digest,
         )  # fmt: skip
+        if won is not None:
+            await self.publish_settled(publisher, won, flow=flow, also=also)
+            return Settled(won, True)
         record = await self.store.get(reference)
         if record is None:
             raise LookupError(f"no payment {reference}")
         if record.state is not PaymentState.PENDING and not record.published:
             await self.publish_settled(publisher, record, flow=flow)
-        return Settled(record, recorded)
+        return Settled(record, False)
 
 
 __all__ = ["PaymentLedger", "Settled"]

@@ -236,23 +236,20 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
         state = PaymentState.PAID if fields.succeeded else PaymentState.FAILED
         failure = None if fields.succeeded else f"MaLoi {fields.wire['MaLoi'][:20]}"
         answer = _answer(settings, OK, "Ghi nhận thành công", record.reference)
+        received = AuditEntry(
+            flow=CALLBACK_FLOW, direction="in", peer=PEER, outcome="received", dossier_code=record.dossier_code,
+            event_type="confirmation", digest=digest(raw), detail={"reference": record.reference, "state": state.value},
+        )  # fmt: skip
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 settled = await ledger.settle_and_publish(
                     publisher, record.reference, state, flow=CALLBACK_FLOW, confirmed_by=ConfirmedBy.CALLBACK.value,
                     transaction_id=fields.wire["MaGiaoDich"] or None, bank_code=fields.wire["MaNganHang"] or None,
                     paid_at=fields.at.isoformat(), reason=failure,
-                    answer=answer.decode(), callback_digest=_callback_digest(fields),
+                    answer=answer.decode(), callback_digest=_callback_digest(fields), also=[received],
                 )  # fmt: skip
                 if not settled.recorded_now:
                     return await repeat_or_refuse(ledger, settled.record, fields, raw)
-                await publisher.audit.append([
-                    AuditEntry(
-                        flow=CALLBACK_FLOW, direction="in", peer=PEER, outcome="received",
-                        dossier_code=record.dossier_code, event_type="confirmation", digest=digest(raw),
-                        detail={"reference": record.reference, "state": state.value},
-                    )
-                ])  # fmt: skip
         except Exception as exc:
             # Recorded but not (yet) durable on the bus: answer "99" so the platform calls again; the repeat
             # (or reconciliation) publishes the same event id and then answers "00".
@@ -309,18 +306,16 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
                                 status_code=409)  # fmt: skip
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                received = AuditEntry(
+                    flow=COUNTER_FLOW, direction="in", peer="onestop", outcome="received",
+                    dossier_code=body.dossier_code, event_type="counter_payment", digest=digest(raw),
+                    detail={"reference": ref},
+                )  # fmt: skip
                 await ledger.settle_and_publish(
                     publisher, ref, PaymentState.PAID, flow=COUNTER_FLOW, confirmed_by=ConfirmedBy.COUNTER.value,
                     transaction_id=body.transaction_id, bank_code=body.bank_code or None, paid_at=paid_at.isoformat(),
+                    also=[received],
                 )  # fmt: skip
-                if created:
-                    await publisher.audit.append([
-                        AuditEntry(
-                            flow=COUNTER_FLOW, direction="in", peer="onestop", outcome="received",
-                            dossier_code=body.dossier_code, event_type="counter_payment", digest=digest(raw),
-                            detail={"reference": ref},
-                        )
-                    ])  # fmt: skip
         except Exception:
             return JSONResponse({"accepted": False, "detail": "the bus is unavailable; send it again later"},
                                 status_code=503, headers={"Retry-After": "5"})  # fmt: skip
