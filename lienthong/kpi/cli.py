@@ -134,22 +134,22 @@ def _pct(rate: float | None) -> str:
 
 def _kpi_cells(row: KpiRow) -> list[str]:
     return [
-        f"{row.received:,}", f"{row.accepted:,}", f"{row.refused:,}", f"{row.returned:,}", f"{row.early:,}",
-        f"{row.on_time:,}", f"{row.late:,}", _pct(row.on_time_rate), _pct(row.online_share),
-        f"{row.overdue_open:,}",
+        f"{row.carried_over:,}", f"{row.received:,}", f"{row.refused:,}", f"{row.returned:,}", f"{row.early:,}",
+        f"{row.on_time:,}", f"{row.late:,}", _pct(row.on_time_rate), f"{row.in_progress_on_time:,}",
+        f"{row.in_progress_overdue:,}", _pct(row.online_share), f"{row.overdue_open:,}",
     ]  # fmt: skip
 
 
 _GROUP_TITLES = {"agency": "Agency", "field": "Field", "channel": "Channel"}
-_KPI_COLUMNS = ("Received", "Accepted", "Refused", "Returned", "Early", "On time", "Late", "On/before time",
-                "Online", "Overdue open")  # fmt: skip
+_KPI_COLUMNS = ("Carried over", "Received", "Refused", "Returned", "Early", "On time", "Late", "On/before time",
+                "In progress on time", "In progress overdue", "Online", "Overdue open now")  # fmt: skip
 
 
 @app.command(epilog="Example: lienthong report kpi --from 2019-04-19 --to 2021-07-15 --by agency")
 def kpi(
     *,
-    date_from: Annotated[str, typer.Option("--from", help="First receipt date, YYYY-MM-DD (inclusive, local).")],
-    date_to: Annotated[str, typer.Option("--to", help="Last receipt date, YYYY-MM-DD (inclusive, local).")],
+    date_from: Annotated[str, typer.Option("--from", help="First day of the period, YYYY-MM-DD (inclusive, local).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day of the period, YYYY-MM-DD (inclusive, local).")],
     as_json: AsJson = False,
     by: Annotated[
         str, typer.Option("--by", help="Group by, comma-separated: agency, field, channel; '' for totals only.")
@@ -157,10 +157,13 @@ def kpi(
     dsn: Dsn = None,
     now: Now = None,
 ) -> None:
-    """KPI table of the dossiers received in a period: counts, on-or-before-time rate, online share.
+    """KPI table of a period as the official reports count it: carried over, received (by NgayTiepNhan;
+    refused ones are not received), finished early / on time / late (by NgayKetThucXuLy in the period),
+    in progress at the period's end on time / overdue.
 
     On-or-before-time rate = (early + on time) / finished, comparing the finishing date with the due
-    date; online share = online / received; overdue open = clock running and past the due moment.
+    date (before any apology); online share = online / received; overdue open now = clock running and
+    past the due moment at --now.
     """
     start, end = _parse_date("--from", date_from), _parse_date("--to", date_to)
     if end < start:
@@ -170,7 +173,7 @@ def kpi(
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
         return
-    table = Table(title=f"Dossiers received {start} .. {end}", title_justify="left")
+    table = Table(title=f"Dossiers, period {start} .. {end}", title_justify="left")
     for g in report.group_by:
         table.add_column(_GROUP_TITLES[g])
     for title in _KPI_COLUMNS:

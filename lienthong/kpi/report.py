@@ -1,16 +1,23 @@
-"""KPI arithmetic over projection rows: counts, on-time rate and online share per agency, field and channel.
+"""KPI arithmetic over projection rows, counted as the official reports count them, per agency, field and channel.
 
 Pure functions (`kpi_table`, `overdue_dossiers`) and a `KpiTally` that folds rows chunk by chunk, plus
-two query wrappers that read a `KpiStore`. The definitions follow REFERENCE sections 3, 5 and 7:
+two query wrappers that read a `KpiStore`. For a period [start, end) (REFERENCE sections 3, 5 and 7):
 
-- received: every dossier placed in the period (see `ProjectedDossier.received_at`);
-- accepted: reached status 2 (not pending, not refused, not withdrawn before acceptance);
-- refused: status 3; returned: status 10;
-- finished early / on time / late: status 9 or 10 with both `finished_at` and `due_at`, classified by
-  local *dates* (`lienthong.calendar.classify`); a finished dossier without a due moment is not rated;
+- received (tiếp nhận mới): accepted, with `NgayTiepNhan` in the period; refused dossiers (status 3)
+  and ones still waiting for acceptance (1) are not received; `accepted` is the same count;
+- carried over (kỳ trước chuyển qua): accepted before the period and not closed before it started;
+- refused: status 3, refused in the period; withdrawn: status 7, ended in the period; returned: status
+  10, handed over in the period;
+- finished early / on time / late: status 9 or 10 with `NgayKetThucXuLy` in the period (not by receipt
+  period), classified by local *dates* against the due date (`lienthong.calendar.classify`); a dossier
+  that apologised for being late is judged against the date before its apology; one without a due date
+  is not rated;
 - on-or-before-time rate = (early + on_time) / finished, e.g. 154,550 of 156,467 = 98.77%;
+- in progress at the period's end (or now, if sooner), on time or overdue (due date passed);
 - online share = online / received, e.g. 51,443 of 148,114 = 34.7%;
 - overdue open: clock running (status 2 or 4) and strictly past its due moment at `now`.
+
+Unbounded (no start, no end), every dossier is in the period.
 """
 
 from __future__ import annotations
@@ -64,30 +71,41 @@ class KpiRow:
     channel: str | None = None
     """`counter`, `online` or `post`, or None when not grouped by channel."""
     received: int = 0
-    """Dossiers received in the period."""
+    """Dossiers received (accepted, `NgayTiepNhan`) in the period; refused ones are not received."""
     accepted: int = 0
-    """Of those, accepted (status 2 reached)."""
+    """The same dossiers (kept for callers of the earlier report)."""
     refused: int = 0
-    """Refused at intake (status 3)."""
+    """Refused at intake (status 3) in the period."""
     withdrawn: int = 0
-    """Withdrawn by the applicant (status 7)."""
+    """Withdrawn by the applicant (status 7) in the period."""
     returned: int = 0
-    """Result handed over (status 10)."""
+    """Result handed over (status 10) in the period."""
     online: int = 0
-    """Submitted online."""
+    """Of the received, submitted online."""
     early: int = 0
-    """Finished on a day before the due day (trước hạn)."""
+    """Finished in the period on a day before the due day (trước hạn)."""
     on_time: int = 0
-    """Finished on the due day (đúng hạn)."""
+    """Finished in the period on the due day (đúng hạn)."""
     late: int = 0
-    """Finished on a day after the due day (quá hạn)."""
+    """Finished in the period on a day after the due day (quá hạn)."""
     overdue_open: int = 0
-    """Still open with the clock running and past the due moment."""
+    """Still open with the clock running and past the due moment at `now`."""
+    carried_over: int = 0
+    """Received before the period and still in progress when it started (từ kỳ trước chuyển qua)."""
+    in_progress_on_time: int = 0
+    """In progress at the period's end (or now, if sooner), due date not passed (đang giải quyết, trong hạn)."""
+    in_progress_overdue: int = 0
+    """In progress at the period's end (or now, if sooner), due date passed (đang giải quyết, quá hạn)."""
 
     @property
     def finished(self) -> int:
         """Finished dossiers that could be rated (early + on time + late)."""
         return self.early + self.on_time + self.late
+
+    @property
+    def to_handle(self) -> int:
+        """Dossiers to handle in the period: carried over + received."""
+        return self.carried_over + self.received
 
     @property
     def on_or_before_time(self) -> int:
@@ -120,24 +138,35 @@ class KpiRow:
             "received": self.received, "accepted": self.accepted, "refused": self.refused,
             "withdrawn": self.withdrawn, "returned": self.returned, "online": self.online,
             "finished": self.finished, "early": self.early, "on_time": self.on_time, "late": self.late,
-            "overdue_open": self.overdue_open, "on_or_before_time_pct": pct(self.on_time_rate),
+            "overdue_open": self.overdue_open, "carried_over": self.carried_over,
+            "in_progress_on_time": self.in_progress_on_time, "in_progress_overdue": self.in_progress_overdue,
+            "on_or_before_time_pct": pct(self.on_time_rate),
             "late_pct": pct(self.late_rate), "online_pct": pct(self.online_share),
         }  # fmt: skip
 
 
 # Positions of the counters in a tally list (KpiRow's count fields, in order).
 _COUNTS = ("received", "accepted", "refused", "withdrawn", "returned", "online", "early", "on_time",
-           "late", "overdue_open")  # fmt: skip
+           "late", "overdue_open", "carried_over", "in_progress_on_time", "in_progress_overdue")  # fmt: skip
+_CLOSED = frozenset({DossierStatus.WITHDRAWN, DossierStatus.STOPPED, DossierStatus.FINISHED, DossierStatus.RETURNED})
 _SLOT = {name: i for i, name in enumerate(_COUNTS)}
 
 
 class KpiTally:
     """Folds projection rows into `KpiRow`s, one chunk at a time (for streamed queries).
 
-    `now` decides which open dossiers are overdue; the tally keeps a running total beside the groups.
+    `now` decides which open dossiers are overdue; `start`/`end` bound the period (None: unbounded). The
+    tally keeps a running total beside the groups.
     """
 
-    def __init__(self, group_by: Sequence[str] = GROUP_KEYS, *, now: datetime) -> None:
+    def __init__(
+        self,
+        group_by: Sequence[str] = GROUP_KEYS,
+        *,
+        now: datetime,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> None:
         unknown = [g for g in group_by if g not in GROUP_KEYS]
         if unknown:
             raise ValueError(f"cannot group by {', '.join(unknown)}; choose from {', '.join(GROUP_KEYS)}")
@@ -145,6 +174,11 @@ class KpiTally:
         """The grouping, in display order."""
         self.now = now
         """The moment open dossiers are judged overdue at."""
+        self.start = start
+        """First moment of the period (inclusive), or None."""
+        self.end = end
+        """End of the period (exclusive), or None."""
+        self._as_of = now if end is None else min(now, end)
         self._groups: dict[tuple[str, ...], list[int]] = {}
         self._total = [0] * len(_COUNTS)
 
@@ -162,23 +196,36 @@ class KpiTally:
                 counts[slot] += 1
                 self._total[slot] += 1
 
+    def _in(self, t: datetime | None) -> bool:
+        return t is not None and (self.start is None or t >= self.start) and (self.end is None or t < self.end)
+
+    @staticmethod
+    def _closed_before(row: ProjectedDossier, t: datetime) -> bool:
+        return row.status in _CLOSED and (row.closed_at is None or row.closed_at < t)
+
     def _slots(self, row: ProjectedDossier) -> list[int]:
-        slots = [_SLOT["received"]]
-        if row.accepted:
-            slots.append(_SLOT["accepted"])
-        if row.refused:
+        slots: list[int] = []
+        if row.accepted and self._in(row.received_at):
+            slots += [_SLOT["received"], _SLOT["accepted"]]
+            if row.channel is Channel.ONLINE:
+                slots.append(_SLOT["online"])
+        if row.refused and self._in(row.received_at):
             slots.append(_SLOT["refused"])
-        if row.withdrawn:
+        if row.withdrawn and self._in(row.closed_at or row.received_at):
             slots.append(_SLOT["withdrawn"])
-        if row.status is DossierStatus.RETURNED:
+        if row.status is DossierStatus.RETURNED and self._in(row.returned_at or row.finished_at):
             slots.append(_SLOT["returned"])
-        if row.channel is Channel.ONLINE:
-            slots.append(_SLOT["online"])
-        if row.due_at is not None:
-            if row.status in _FINISHED and row.finished_at is not None:
-                slots.append(_SLOT[classify(row.due_at, row.finished_at)])
-            elif row.is_open and is_overdue(row.due_at, self.now):
-                slots.append(_SLOT["overdue_open"])
+        start = self.start
+        if start is not None and row.accepted and row.received_at < start and not self._closed_before(row, start):
+            slots.append(_SLOT["carried_over"])
+        if row.status in _FINISHED and row.due_at is not None and self._in(row.finished_at):
+            slots.append(_SLOT[classify(row.due_at, row.finished_at)])  # type: ignore[arg-type]
+        as_of = self._as_of
+        if row.accepted and row.received_at < as_of and not self._closed_before(row, as_of):
+            overdue = row.due_at is not None and row.due_at < as_of
+            slots.append(_SLOT["in_progress_overdue" if overdue else "in_progress_on_time"])
+        if row.due_at is not None and row.is_open and is_overdue(row.due_at, self.now):
+            slots.append(_SLOT["overdue_open"])
         return slots
 
     def _row(self, key: tuple[str, ...], counts: list[int]) -> KpiRow:
@@ -213,12 +260,12 @@ def kpi_table(
 
 @dataclass(frozen=True, slots=True)
 class KpiReport:
-    """A KPI table over a receipt period, as `lienthong report kpi` prints it."""
+    """A KPI table over a reporting period, as `lienthong report kpi` prints it."""
 
     received_from: date | None
-    """First receipt date (local), inclusive; None = unbounded."""
+    """First day of the period (local), inclusive; None = unbounded."""
     received_to: date | None
-    """Last receipt date (local), inclusive; None = unbounded."""
+    """Last day of the period (local), inclusive; None = unbounded."""
     group_by: tuple[GroupKey, ...]
     """The grouping of `rows`."""
     now: datetime
@@ -255,10 +302,11 @@ async def load_report(
     group_by: Sequence[str] = GROUP_KEYS,
     now: datetime | None = None,
 ) -> KpiReport:
-    """The KPI report of the dossiers received in `received_from..received_to` (local dates, inclusive)."""
-    tally = KpiTally(group_by, now=now or datetime.now(UTC))
+    """The KPI report of the period `received_from..received_to` (local dates, inclusive), counted as in
+    the module docstring (intake by `NgayTiepNhan`, finished by `NgayKetThucXuLy`, carry-over)."""
     start, end = period_bounds(received_from, received_to)
-    async for chunk in store.iter_received(start=start, end=end):
+    tally = KpiTally(group_by, now=now or datetime.now(UTC), start=start, end=end)
+    async for chunk in store.iter_period(start=start, end=end):
         tally.add(chunk)
     return KpiReport(received_from, received_to, tally.group_by, tally.now, tuple(tally.rows()), tally.total())
 

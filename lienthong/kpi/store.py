@@ -31,7 +31,10 @@ from sqlalchemy import (
     case,
     false,
     func,
+    inspect,
+    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -40,8 +43,9 @@ from sqlalchemy.engine import RowMapping
 
 from lienthong.bus.idempotency import create_tables, open_engine
 from lienthong.calendar.config import VIETNAM_TZ
-from lienthong.mappings.identifiers import validate_dossier_code
+from lienthong.mappings.apology import original_due
 from lienthong.schemas.dossier import Channel, Dossier, DossierStatus
+from lienthong.schemas.validators import validate_dossier_code
 from lienthong.settings import Settings
 
 __all__ = [
@@ -99,6 +103,7 @@ dossier_kpi = Table(
     Column("due_at", _UtcDateTime),
     Column("finished_at", _UtcDateTime),
     Column("returned_at", _UtcDateTime),
+    Column("closed_at", _UtcDateTime),
     Column("refused", Boolean, nullable=False),
     Column("withdrawn", Boolean, nullable=False),
     Column("alerted_due_soon", Boolean, nullable=False),
@@ -111,8 +116,9 @@ dossier_kpi = Table(
 # Columns a newer version replaces; the alert flags are handled apart (kept unless the due moment moved).
 _STATE_COLUMNS = (
     "version", "agency_code", "field_code", "channel", "status", "accepted", "received_at", "due_at",
-    "finished_at", "returned_at", "refused", "withdrawn", "updated_at",
+    "finished_at", "returned_at", "closed_at", "refused", "withdrawn", "updated_at",
 )  # fmt: skip
+_CLOSING = frozenset({DossierStatus.WITHDRAWN, DossierStatus.STOPPED, DossierStatus.FINISHED, DossierStatus.RETURNED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +144,16 @@ class ProjectedDossier:
     version: int = 0
     """The dossier version this row reflects; only a higher version replaces it."""
     due_at: datetime | None = None
-    """Due moment (`NgayHenTra`), None when the procedure has no time limit or it is not set yet."""
+    """Due moment the dossier is judged against: `NgayHenTra`, or for a dossier that apologised for being
+    late, the date before its first apology (`lienthong.mappings.apology.original_due`). None when the
+    procedure has no time limit or it is not set yet."""
     finished_at: datetime | None = None
     """When processing finished (`NgayKetThucXuLy`)."""
     returned_at: datetime | None = None
     """When the result was handed over (`NgayTra`)."""
+    closed_at: datetime | None = None
+    """When processing ended (status 7, 8, 9 or 10): `NgayKetThucXuLy`, else the time of the step that
+    withdrew or stopped it. None while open (or when a closed dossier carries no such time)."""
     refused: bool = False
     """Refused at intake (status 3)."""
     withdrawn: bool = False
@@ -179,12 +190,22 @@ def project(dossier: Dossier) -> ProjectedDossier:
         received_at=placed,
         accepted=accepted,
         version=dossier.version,
-        due_at=dossier.due_at,
+        due_at=original_due(dossier),
         finished_at=dossier.finished_at,
         returned_at=dossier.returned_at,
+        closed_at=_closed_at(dossier),
         refused=status is DossierStatus.REFUSED,
         withdrawn=status is DossierStatus.WITHDRAWN,
     )
+
+
+def _closed_at(d: Dossier) -> datetime | None:
+    if d.status not in _CLOSING:
+        return None
+    if d.finished_at is not None:
+        return d.finished_at
+    ended = [step.processed_at for step in d.steps if step.status is d.status]
+    return ended[-1] if ended else (d.returned_at if d.status is DossierStatus.RETURNED else None)
 
 
 def default_kpi_dsn(settings: Settings) -> str:
@@ -205,6 +226,7 @@ def _row_values(row: ProjectedDossier, now: datetime) -> dict[str, Any]:
         "due_at": row.due_at,
         "finished_at": row.finished_at,
         "returned_at": row.returned_at,
+        "closed_at": row.closed_at,
         "refused": row.refused,
         "withdrawn": row.withdrawn,
         "alerted_due_soon": False,
@@ -226,6 +248,7 @@ def _from_mapping(m: RowMapping) -> ProjectedDossier:
         due_at=m["due_at"],
         finished_at=m["finished_at"],
         returned_at=m["returned_at"],
+        closed_at=m["closed_at"],
         refused=bool(m["refused"]),
         withdrawn=bool(m["withdrawn"]),
         alerted_due_soon=bool(m["alerted_due_soon"]),
@@ -249,6 +272,12 @@ class KpiStore:
                 # WAL lets `lienthong report` read while the kpi worker writes.
                 await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         await create_tables(self.engine, _meta)
+        async with self.engine.begin() as conn:
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("dossier_kpi")})
+            if "closed_at" not in columns:  # a projection made by an older release
+                exists = " IF NOT EXISTS" if not self._sqlite else ""
+                kind = "TIMESTAMP WITH TIME ZONE" if not self._sqlite else "DATETIME"
+                await conn.execute(text(f"ALTER TABLE dossier_kpi ADD COLUMN{exists} closed_at {kind}"))
 
     async def close(self) -> None:
         """Dispose of the connection pool."""
@@ -307,6 +336,25 @@ class KpiStore:
             query = query.where(dossier_kpi.c.received_at >= start)
         if end is not None:
             query = query.where(dossier_kpi.c.received_at < end)
+        async with self.engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=chunk))
+            async for part in result.mappings().partitions(chunk):
+                yield [_from_mapping(m) for m in part]
+
+    async def iter_period(
+        self, *, start: datetime | None = None, end: datetime | None = None, chunk: int = 5000
+    ) -> AsyncIterator[list[ProjectedDossier]]:
+        """Rows a report over [start, end) needs, `chunk` at a time: placed before `end`, and either placed
+        in the period, still open, or closed / handed over at or after `start` (carried over, finished in
+        the period)."""
+        t = dossier_kpi.c
+        query = select(dossier_kpi)
+        if end is not None:
+            query = query.where(t.received_at < end)
+        if start is not None:
+            query = query.where(
+                or_(t.received_at >= start, t.closed_at.is_(None), t.closed_at >= start, t.returned_at >= start)
+            )
         async with self.engine.connect() as conn:
             result = await conn.stream(query.execution_options(yield_per=chunk))
             async for part in result.mappings().partitions(chunk):

@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator
 from lienthong.mappings.errors import MappingError
 from lienthong.mappings.identifiers import validate_agency_code
 from lienthong.mappings.records import (
+    DVCQG_EXCLUDE,
     AddressWire,
     DossierWire,
     StepWire,
@@ -106,7 +107,7 @@ T = TypeVar("T")
 
 def dossier_to_dvcqg(d: Dossier) -> dict[str, Any]:
     """One `DongBoHoSoMC` data item for dossier `d` (all fields, reference order, wire conventions)."""
-    return dossier_to_wire(d).model_dump(mode="json")
+    return dossier_to_wire(d).model_dump(mode="json", exclude=DVCQG_EXCLUDE)
 
 
 def steps_to_dvcqg(d: Dossier) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -187,6 +187,10 @@ class SupplementWire(WireModel):
     """Due date before the change."""
     new_due_at: WireOptionalTime = Field(None, alias="NgayHenTraMoi")
     """Due date after the change."""
+    apology: WireFlag = Field(False, alias="LaPhieuXinLoi")
+    """One-stop record only: "1" when the item is a late dossier's apology letter (phiếu xin lỗi và hẹn lại
+    ngày trả kết quả). DVCQG's item does not carry it (`DVCQG_EXCLUDE`): there the apology is the
+    supplement record with `NgayHenTraTruoc`/`NgayHenTraMoi`."""
 
 
 class ResultWire(WireModel):
@@ -353,6 +357,10 @@ def wire_to_step(step: StepWire) -> ProcessingStep:
     values = dict(step)
     del values["dossier_code"]
     return ProcessingStep.model_validate(values)
+
+
+DVCQG_EXCLUDE: dict[str, Any] = {"supplements": {"__all__": {"apology"}}}
+"""Fields of `DossierWire` that are the one-stop system's only, left out of DVCQG's `DongBoHoSoMC` item."""
 
 
 def dossier_to_wire(d: Dossier) -> DossierWire:

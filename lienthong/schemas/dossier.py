@@ -316,7 +316,12 @@ class SupplementRequest(_Canonical):
     previous_due_at: AwareDatetime | None = None
     """Due date before the change (`NgayHenTraTruoc`)."""
     new_due_at: AwareDatetime | None = None
-    """Due date after the change (`NgayHenTraMoi`): the old one moved back by the paused working time."""
+    """Due date after the change (`NgayHenTraMoi`): the old one moved back by the paused working time, or
+    the new date an apology letter promises."""
+    apology: bool = False
+    """This record is the apology letter of a late dossier (phiếu xin lỗi và hẹn lại ngày trả kết quả):
+    the due date moved because the agency is late, not because the clock paused. KPIs keep judging the
+    dossier against the due date before it (`NgayHenTraTruoc`)."""
 
 
 class ResultDocument(_Canonical):

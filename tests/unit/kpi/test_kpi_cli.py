@@ -60,7 +60,7 @@ def invoke(*args: str) -> Any:
 
 
 def test_kpi_json_is_one_object_with_rows_and_total(dsn: str) -> None:
-    result = invoke("kpi", "--from", "2025-07-01", "--to", "2025-07-01", "--json", "--by", "channel",
+    result = invoke("kpi", "--from", "2025-07-01", "--to", "2025-07-04", "--json", "--by", "channel",
                     "--dsn", dsn, "--now", NOW)  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -80,9 +80,20 @@ def test_kpi_table_shows_rates_and_a_total_row(dsn: str) -> None:
     assert "33.33%" in result.stdout
 
 
-def test_kpi_outside_the_period_counts_nothing(dsn: str) -> None:
-    result = invoke("kpi", "--from", "2025-07-02", "--to", "2025-07-31", "--json", "--dsn", dsn)
-    assert json.loads(result.stdout)["total"]["received"] == 0
+def test_kpi_of_a_later_period_counts_finishing_and_carry_over_not_intake(dsn: str) -> None:
+    result = invoke("kpi", "--from", "2025-07-02", "--to", "2025-07-31", "--json", "--dsn", dsn, "--now", NOW)
+    total = json.loads(result.stdout)["total"]
+    # Received on 1 July: not intake of this period, but all 6 carried over; 4 finished inside it.
+    assert (total["received"], total["carried_over"], total["finished"]) == (0, 6, 4)
+    # At --now (4 July 09:00) the late one (finished 4 July 16:00) was still in progress and overdue too.
+    assert (total["in_progress_on_time"], total["in_progress_overdue"]) == (1, 2)
+
+
+def test_kpi_of_the_intake_day_alone_finishes_nothing(dsn: str) -> None:
+    result = invoke("kpi", "--from", "2025-07-01", "--to", "2025-07-01", "--json", "--dsn", dsn, "--now", NOW)
+    total = json.loads(result.stdout)["total"]
+    assert (total["received"], total["finished"], total["carried_over"]) == (6, 0, 0)
+    assert total["in_progress_on_time"] == 6  # at the end of 1 July nothing was due yet
 
 
 def test_kpi_with_empty_by_prints_only_the_total(dsn: str) -> None:

@@ -95,11 +95,11 @@ def test_status_9_counts_as_finished_but_not_as_returned() -> None:
     assert (row.finished, row.returned) == (1, 0)
 
 
-def test_refused_and_withdrawn_dossiers_are_received_and_counted_apart() -> None:
+def test_refused_dossiers_are_not_received_and_are_counted_apart() -> None:
     refused = replace(BASE, status=DossierStatus.REFUSED, accepted=False, refused=True, due_at=None)
     withdrawn = replace(BASE, status=DossierStatus.WITHDRAWN, accepted=False, withdrawn=True)
     row = total([refused, withdrawn, BASE])
-    assert (row.received, row.accepted, row.refused, row.withdrawn) == (3, 1, 1, 1)
+    assert (row.received, row.accepted, row.refused, row.withdrawn) == (1, 1, 1, 1)
 
 
 def test_open_dossier_past_its_due_moment_counts_as_overdue() -> None:

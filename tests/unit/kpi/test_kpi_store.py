@@ -210,6 +210,6 @@ async def test_the_table_holds_no_personal_data_columns(store: KpiStore) -> None
         columns = {row[1] for row in await conn.execute(text("PRAGMA table_info(dossier_kpi)"))}
     assert columns == {
         "dossier_code", "version", "agency_code", "field_code", "channel", "status", "accepted", "received_at",
-        "due_at", "finished_at", "returned_at", "refused", "withdrawn", "alerted_due_soon", "alerted_overdue",
-        "updated_at",
+        "due_at", "finished_at", "returned_at", "closed_at", "refused", "withdrawn", "alerted_due_soon",
+        "alerted_overdue", "updated_at",
     }  # fmt: skip
