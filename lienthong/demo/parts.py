@@ -69,9 +69,8 @@ class DemoPart(Protocol):
 
 def demo_parts() -> list[DemoPart]:
     """The parts `lienthong demo` runs besides the dossier flows, in order."""
-    from lienthong.demo.payments import PaymentsDemo
-
     from lienthong.demo.lookups import LookupsDemo
+    from lienthong.demo.payments import PaymentsDemo
 
     parts: list[DemoPart] = [PaymentsDemo(), LookupsDemo()]
     return parts
