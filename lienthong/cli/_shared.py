@@ -194,6 +194,43 @@ def iso_time(text: str, option: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def refuse_sandbox_credentials() -> None:
+    """Fail with one line when a connector still holds a sandbox credential (a secret equal to its non-empty
+    default) while one of its peer URLs (a URL field defaulting to loopback) points elsewhere: the worker
+    would present a published password to a real system."""
+    from pydantic import SecretStr
+
+    from lienthong.settings import env_names, settings_classes
+
+    for cls in settings_classes()[1:]:
+        values = cls()
+        var_of = {name: var for var, name in env_names(cls).items()}
+        defaults = {name: field.default for name, field in cls.model_fields.items()}
+        sandbox = [
+            var_of[name] for name, default in defaults.items()
+            if isinstance(default, SecretStr) and default.get_secret_value()
+            and getattr(values, name).get_secret_value() == default.get_secret_value()
+        ]  # fmt: skip
+        remote = [
+            (var_of[name], str(getattr(values, name))) for name, default in defaults.items()
+            if name.endswith("url") and isinstance(default, str) and _loopback(default)
+            and not _loopback(str(getattr(values, name)))
+        ]  # fmt: skip
+        if sandbox and remote:
+            var, url = remote[0]
+            raise CliError(
+                f"refusing to start: {' and '.join(sandbox)} still hold the sandbox's published default while "
+                f"{var} points at {url.split('?')[0]}; set the real credentials (e.g. from your secret store)"
+            )
+
+
 def require_broker(bootstrap: str, timeout_s: float = 5.0) -> None:
     """Fail with one line unless some bootstrap server accepts a TCP connection."""
     import socket

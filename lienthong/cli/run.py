@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from lienthong.cli._shared import Bootstrap, StateDir, app, err, fail, out, require_broker, settings_from
+from lienthong.cli._shared import (
+    Bootstrap,
+    StateDir,
+    app,
+    err,
+    fail,
+    out,
+    refuse_sandbox_credentials,
+    require_broker,
+    settings_from,
+)
 from lienthong.errors import ConfigurationError
 from lienthong.settings import settings_markdown_table
 
@@ -43,6 +53,7 @@ def run(
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise fail(f"unknown flow {name!r}.{hint} Known flows: {', '.join(known)}", 2)
+    refuse_sandbox_credentials()
     require_broker(s.bootstrap_servers)
     asyncio.run(run_workers(s, names, selftest_peer=selftest_peer, sla_watch=sla_watch))
 

@@ -207,3 +207,20 @@ def test_the_installed_script_prints_one_line_and_exit_2_for_a_bad_setting() -> 
                           env=env, timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 2
     assert one_error_line(proc.stderr).startswith("error: LIENTHONG_HTTP_PORT: ")
+
+
+def test_a_worker_with_the_sandbox_password_against_a_real_portal_refuses_to_start(dead_broker: str) -> None:
+    env = {"LIENTHONG_BOOTSTRAP_SERVERS": dead_broker, "LIENTHONG_DVCQG_URL": "https://dichvucong.gov.vn/api"}
+    code, _, stderr = invoke("run", "--flows", "kpi", env=env)
+    line = one_error_line(stderr)
+    assert code == 2
+    assert "LIENTHONG_DVCQG_PASSWORD" in line
+    assert "dichvucong.gov.vn" in line
+
+
+def test_a_real_password_against_a_real_portal_is_not_refused(dead_broker: str) -> None:
+    code, _, stderr = invoke("run", "--flows", "kpi", env={
+        "LIENTHONG_BOOTSTRAP_SERVERS": dead_broker, "LIENTHONG_DVCQG_URL": "https://dichvucong.gov.vn/api",
+        "LIENTHONG_DVCQG_PASSWORD": "from-the-vault"})  # fmt: skip
+    assert code == 2
+    assert "Kafka is not reachable" in one_error_line(stderr)  # got past the credential check
