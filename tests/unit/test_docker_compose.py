@@ -226,3 +226,55 @@ def test_the_dockerfile_runs_lienthong_as_a_non_root_user() -> None:
     users = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
     assert users
     assert users[-1] not in ("root", "0")
+
+
+# -- production hardening and monitoring --------------------------------------------------------------------
+
+SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY")
+
+
+def test_every_secret_is_required_never_defaulted() -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    references = re.findall(r"\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}", text)
+    secrets = [(name, rest) for name, rest in references if any(w in name for w in SECRET_WORDS)]
+    assert {name for name, _ in secrets} >= {"POSTGRES_PASSWORD", "DVCQG_PASSWORD", "ONESTOP_WEBHOOK_TOKEN",
+                                             "DVCQG_PUSH_TOKEN", "GRAFANA_ADMIN_PASSWORD"}  # fmt: skip
+    assert [(name, rest) for name, rest in secrets if not rest.startswith(":?")] == []
+
+
+def test_workers_get_the_portal_account_from_required_variables(services: dict[str, Any]) -> None:
+    env = environment(services["lienthong-worker"])
+    assert env["LIENTHONG_DVCQG_USERNAME"].startswith("${DVCQG_USERNAME:?")
+    assert env["LIENTHONG_DVCQG_PASSWORD"].startswith("${DVCQG_PASSWORD:?")
+
+
+def test_workers_serve_metrics_where_prometheus_scrapes_them(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_of(services["lienthong-worker"], monkeypatch)
+    prometheus = yaml.safe_load((COMPOSE_FILE.parent / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [worker_job] = [job for job in prometheus["scrape_configs"] if job["job_name"] == "lienthong-worker"]
+    assert worker_job["dns_sd_configs"][0]["port"] == settings.metrics_port != 0
+    assert worker_job["dns_sd_configs"][0]["names"] == ["lienthong-worker"]
+    assert settings.http_host == "0.0.0.0"
+    assert str(settings.metrics_port) in " ".join(services["lienthong-worker"]["healthcheck"]["test"])
+
+
+def test_prometheus_runs_with_the_deploy_config_and_alert_rules(services: dict[str, Any]) -> None:
+    prom = services["prometheus"]
+    assert prom["image"].startswith("prom/prometheus:")
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prom["volumes"]
+    assert (COMPOSE_FILE.parent / "deploy" / "prometheus" / "alerts.yml").is_file()
+    assert prom["ports"] == ["127.0.0.1:9090:9090"]
+
+
+def test_grafana_is_provisioned_with_the_datasource_and_the_dashboard(services: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    assert grafana["image"].startswith("grafana/grafana:")
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in grafana["volumes"] if v.startswith("./")}
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    provider = yaml.safe_load(
+        (COMPOSE_FILE.parent / "deploy/grafana/provisioning/dashboards/lienthong.yml").read_text()
+    )
+    assert mounts["./deploy/grafana/dashboards"] == provider["providers"][0]["options"]["path"]
+    assert environment(grafana)["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
