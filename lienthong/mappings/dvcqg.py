@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from lienthong.mappings.errors import MappingError
 from lienthong.mappings.identifiers import validate_agency_code
+from lienthong.mappings.merger import remap_notice
 from lienthong.mappings.records import (
     DVCQG_EXCLUDE,
     AddressWire,
@@ -248,6 +249,9 @@ def parse_inbound(body: Mapping[str, Any], *, services: Mapping[str, NoticeKind]
             raise MappingError(f"inbound push {service}: data[{index}]: {describe(exc)}") from exc
         except MappingError as exc:
             raise MappingError(f"inbound push {service}: data[{index}]: {exc}") from exc
-    return InboundNotice(
+    notice = InboundNotice(
         service=service, kind=kind, is_updating=_read_is_updating(body.get("isUpdating")), items=tuple(items)
     )
+    # Pre-merger province codes in addresses of items submitted after 1 July 2025 are mapped.
+    remapped, notes = remap_notice(notice)
+    return remapped.model_copy(update={"notes": tuple(notes)}) if notes else remapped

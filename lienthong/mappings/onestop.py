@@ -13,6 +13,10 @@ one-stop system's dossier record::
                   "MaSoThue": "<tax code>", "DiaChiChuHoSo": {MaTinh, MaHuyen, MaXa, DiaChiChiTiet}}
     }
 
+A dossier received on or after 1 July 2025 that still carries pre-merger codes has them mapped
+(`lienthong.mappings.merger`); what could not be mapped is passed through and named in the canonical
+event's `notes`.
+
 The dossier record uses the DVCQG names and value conventions (strings, `yyyyMMddHHmmss` local
 times) because one-stop systems already produce them for the national sync. The envelope is strict
 (unknown keys refused); the record ignores unknown keys such as `GhiChu` or `ThongTinKhac`.
@@ -35,6 +39,7 @@ from pydantic import (
 
 from lienthong.mappings.dvcqg import ATTACHMENT_CONTENT_FIELD, ATTACHMENT_NAME_FIELD, ATTACHMENTS_FIELD
 from lienthong.mappings.errors import MappingError
+from lienthong.mappings.merger import remap_dossier
 from lienthong.mappings.records import OnestopDossierWire, dossier_to_onestop_wire, wire_to_dossier
 from lienthong.schemas.dossier import DossierEvent, DossierEventKind, InboundNotice, NoticeItem
 
@@ -155,18 +160,22 @@ class OnestopDossierEventIn(BaseModel):
         # Validating means "will map": every canonical rule is checked here, once.
         if self.event_type == "dossier.step_added" and not self.dossier.steps:
             raise MappingError("dossier.step_added needs at least one step in dossier.TienTrinhXuLy")
-        self._canonical = DossierEvent(
-            event_id=self.event_id,
-            kind=DossierEventKind(self.event_type.removeprefix("dossier.")),
-            occurred_at=self.occurred_at,
-            source=self.source,
-            dossier=wire_to_dossier(
+        dossier, notes = remap_dossier(
+            wire_to_dossier(
                 self.dossier,
                 version=self.version,
                 steps=self.dossier.steps,
                 tax_code=self.dossier.tax_code,
                 address=self.dossier.address,
-            ),
+            )
+        )
+        self._canonical = DossierEvent(
+            event_id=self.event_id,
+            kind=DossierEventKind(self.event_type.removeprefix("dossier.")),
+            occurred_at=self.occurred_at,
+            source=self.source,
+            dossier=dossier,
+            notes=tuple(notes),
         )
         return self
 

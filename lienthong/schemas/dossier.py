@@ -441,6 +441,9 @@ class DossierEvent(_Canonical):
     """Name of the source system, e.g. `onestop`."""
     dossier: Dossier
     """The dossier's full state after the event, with its version."""
+    notes: tuple[str, ...] = ()
+    """Warnings of the mapping for the audit (e.g. a pre-merger code passed through unchanged); codes and
+    rules only, never personal data."""
 
     @property
     def event_type(self) -> str:
@@ -503,3 +506,5 @@ class InboundNotice(_Canonical):
     """`isUpdating`: True when the items replace earlier ones; None when not sent."""
     items: tuple[NoticeItem, ...]
     """The pushed items."""
+    notes: tuple[str, ...] = ()
+    """Warnings of the mapping for the audit (e.g. a pre-merger code passed through unchanged)."""

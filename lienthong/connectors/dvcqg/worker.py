@@ -127,7 +127,7 @@ class DossierSyncHandler:
             if plan.send is not None:
                 index, event = plan.send
                 job = _Job(batch[index], index, event, plan)
-                for text in plan.notes:
+                for text in (*event.notes, *plan.notes):
                     log.warning("dvcqg sync note", dossier=code, note=text)
                     job.audit.append(job.note(text))
                 jobs.append(job)
