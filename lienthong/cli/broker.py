@@ -26,17 +26,21 @@ def broker_start(
     """Start Apache Kafka in KRaft mode and print `bootstrap=127.0.0.1:PORT`.
 
     The first run fetches org.apache.kafka:kafka_2.13 with Maven into ~/.cache/lienthong (needs Java 17+).
-    Example: lienthong broker start --port 9092
+    Example: lienthong broker start --port 9092 --controller-port 9192
     """
     from lienthong.bus.embedded import EmbeddedKafka
 
-    s = settings_from(state_dir=state_dir)
-    kafka = EmbeddedKafka(s.state_dir, port=port, nodes=nodes, version=s.kafka_version)
+    s = settings_from(state_dir=state_dir, broker_controller_port=controller_port)
+    if nodes < 1:
+        raise fail(f"--nodes {nodes}: give 1 for a single node or 3 for a loopback cluster")
+    ctl = s.broker_controller_port or None
+    kafka = EmbeddedKafka(s.state_dir, port=port, nodes=nodes, version=s.kafka_version, controller_port=ctl)
     try:
         with err.status(f"starting Kafka {s.kafka_version} ({nodes} node(s))..."):
             bootstrap = kafka.start()
     except ConfigurationError as exc:
-        raise fail(str(exc), 1) from exc
+        # The first line says what is wrong; the node's log tail stays in its log file.
+        raise fail(str(exc).splitlines()[0] + f" (logs under {s.state_dir / 'broker'})", 1) from exc
     out.print(f"bootstrap={bootstrap}", highlight=False)
 
 

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from lienthong.bus.embedded import EmbeddedKafka, free_port
+from lienthong.bus.topics import TopicSpec, create_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,11 +52,15 @@ async def roundtrip(
 
 
 async def test_cli_broker_start_prints_bootstrap_an_external_client_can_use(tmp_path: Path) -> None:
-    port = free_port()
-    started = lienthong("broker", "start", "--port", str(port), state_dir=tmp_path)
+    port, controller = free_port(), free_port()
+    started = lienthong("broker", "start", "--port", str(port), "--controller-port", str(controller),
+                        state_dir=tmp_path)  # fmt: skip
     try:
         assert started.returncode == 0, started.stderr
         assert f"bootstrap=127.0.0.1:{port}" in started.stdout
+        # The controller listens where it was told (not port + 100).
+        props = (tmp_path / "broker").rglob("server.properties")
+        assert any(f"CONTROLLER://127.0.0.1:{controller}" in p.read_text() for p in props)
         status = lienthong("broker", "status", state_dir=tmp_path)
         assert status.returncode == 0 and "answering" in status.stdout
         got = await roundtrip(f"127.0.0.1:{port}", "external-client", 20)
@@ -83,6 +88,17 @@ async def test_three_node_cluster_keeps_acked_records_when_a_node_is_killed(tmp_
     try:
         first = await roundtrip(bootstrap, "replicated", 30, rf=3)
         assert len(first) == 30
+        # lienthong's own topic creation with the default (-1) takes the cluster's replication factor.
+        created = await create_topics(bootstrap, partitions=2, specs=[TopicSpec(
+            "rf-default", key="k", description="d", payload="x.y", event_types=(), companions=False)])  # fmt: skip
+        assert created == ["rf-default"]
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics(["rf-default"])
+        finally:
+            await admin.close()
+        assert {len(p["replicas"]) for p in described["partitions"]} == {3}
         cluster.stop_node(cluster.nodes[1], kill=True)
         alive = ",".join(f"127.0.0.1:{n.client}" for n in (cluster.nodes[0], cluster.nodes[2]))
         # acks=all with min ISR 2: writes go on with one node down, and nothing acked is lost.
