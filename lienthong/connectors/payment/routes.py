@@ -82,8 +82,9 @@ async def read_capped(request: Request, cap: int) -> bytes | None:
 class _Store:
     """The payment store, opened on first use (routers are built before the event loop runs)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, settings: PaymentSettings) -> None:
         self.store = PaymentStore(dsn)
+        self.ledger = PaymentLedger(self.store, settings, batch_marks=True)
         self._opened = False
         self._lock = asyncio.Lock()
 
@@ -146,7 +147,7 @@ class CounterPaymentIn(BaseModel):
 def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str) -> APIRouter:
     """The payment routes, publishing through `publisher`, recording in the store at `store_dsn`."""
     api = APIRouter(tags=["payment"])
-    holder = _Store(store_dsn)
+    holder = _Store(store_dsn, settings)
 
     async def refuse(reason: str, reference: str, raw: bytes, status: int = 400) -> Response:
         await publisher.audit.append([
@@ -172,8 +173,7 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
         )  # fmt: skip
         if not (same or known_paid):
             return await refuse("the payment is already settled differently", record.reference, raw, 409)
-        if not record.published:
-            await ledger.publish_settled(publisher, record, flow=CALLBACK_FLOW)
+        await ledger.ensure_published(publisher, record, flow=CALLBACK_FLOW)
         await publisher.audit.append([
             AuditEntry(
                 flow=CALLBACK_FLOW, direction="in", peer=PEER, outcome="duplicate", dossier_code=record.dossier_code,
@@ -225,7 +225,7 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
         except CallbackRefused as exc:
             return await refuse(str(exc), reference, raw)
         store = await holder.get()
-        ledger = PaymentLedger(store, settings)
+        ledger = holder.ledger
         record = await store.get(fields.reference)
         if record is None or record.channel is not PaymentChannel.ONLINE:
             return await refuse("MaThamChieu is not a payment this province initiated", "", raw, 404)
@@ -294,7 +294,7 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
         if paid_at > datetime.now(VN_TZ) + timedelta(seconds=settings.callback_future_skew_s):
             return JSONResponse({"accepted": False, "detail": "ThoiGianGD lies in the future"}, status_code=422)
         store = await holder.get()
-        ledger = PaymentLedger(store, settings)
+        ledger = holder.ledger
         ref = counter_reference(body.dossier_code, body.transaction_id)
         pending = PaymentRecord(
             reference=ref, dossier_code=body.dossier_code, attempt=1, channel=PaymentChannel.COUNTER,

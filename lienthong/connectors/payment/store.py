@@ -272,6 +272,15 @@ class PaymentStore:
         async with self.engine.begin() as conn:
             await conn.execute(update(payments).where(payments.c.reference == reference).values(published=True))
 
+    async def mark_published_many(self, references: Sequence[str]) -> None:
+        """The settling events of `references` are durable on the bus (one commit)."""
+        if not references:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(payments).where(payments.c.reference.in_(list(references))).values(published=True)
+            )
+
     async def set_receipt(self, reference: str, receipt_ref: str) -> None:
         """Keep the e-receipt reference from `GET_BILL`."""
         async with self.engine.begin() as conn:
