@@ -242,8 +242,10 @@ class EmbeddedKafka:
         if (self._node_dir(node) / "data" / "meta.properties").exists():
             return
         proc = subprocess.run(
+            # `--cluster-id=ID` in one argument: a random id may start with "-", which argparse would take
+            # for an option (1 start in 64 failed with "expected one argument").
             ["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
-             "-t", self._cluster_id(), "-c", str(props), "--ignore-formatted"],
+             f"--cluster-id={self._cluster_id()}", "-c", str(props), "--ignore-formatted"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if proc.returncode != 0:
