@@ -2,12 +2,17 @@
 realistic lifecycles, each step a new version with a new processing step, emitted as webhook bodies
 (`OnestopDossierEventIn` JSON) and posted to lienthong by `OnestopSimulator.drive()`.
 
-Online dossiers start at status 1 (submitted, not accepted). DVCQG requires `NgayTiepNhan` and
-`NgayHenTra`, which a dossier only has once accepted, so by default the simulator emits a dossier from
-status 2 on: its status-1 state stays in the system of record, the acceptance is its first event
+Online dossiers start at status 1 (submitted, not accepted). By default the simulator emits a dossier
+from status 2 on: its status-1 state stays in the system of record, the acceptance is its first event
 (`dossier.created`), and a dossier refused or withdrawn before intake (1 -> 3, 1 -> 7) is never
-emitted. `emit_submitted=True` emits those states too (DVCQG then refuses them for lack of
-`NgayTiepNhan`: a way to exercise business rejections).
+emitted. `emit_submitted=True` emits those states too; lienthong does not push a state without
+`NgayTiepNhan` to DVCQG (real systems push a dossier once it has one), so only dossiers emitted with it
+are expected there (`emitted_codes`).
+
+A late dossier (clock running) gets its apology letter before it finishes (phiếu xin lỗi và hẹn lại ngày
+trả kết quả): one more event, same status, `NgayHenTra` moved to a new date and a supplement record with
+`NgayHenTraTruoc`/`NgayHenTraMoi` (`lienthong.mappings.apology`). Due dates follow each procedure's time
+limit on the official working calendar (certification: same day, or the next working day after 15:00).
 
 The one-stop system's REST API that lienthong delivers to is simulated in
 `lienthong.connectors.onestop.sandbox`.
@@ -21,11 +26,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import httpx
 import orjson
 
+from lienthong.calendar import WorkingCalendar
 from lienthong.demo.workload import (
     FAMILY_NAMES,
     FEMALE_GIVEN,
@@ -35,6 +42,7 @@ from lienthong.demo.workload import (
     add_working_days,
     synthetic_dossier,
 )
+from lienthong.mappings.apology import APOLOGY_CONTENT, with_apology
 from lienthong.mappings.onestop import canonical_to_onestop
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import (
@@ -109,7 +117,12 @@ class _Track:
     officers: tuple[str, ...]
     announced: bool = False
     emitted: bool = False
+    received_emitted: bool = False
+    """A state with `NgayTiepNhan` was emitted: DVCQG should hold the dossier."""
     paused_at: datetime | None = None
+    original_due: datetime | None = None
+    """The due date before the apology letter, once there is one."""
+    apologised: bool = False
 
 
 @dataclass(slots=True)
@@ -130,6 +143,11 @@ class DriveReport:
     """Wall time of the drive."""
     errors: list[str] = field(default_factory=list)
     """First answers of refused or failed events (at most 20)."""
+
+
+@cache
+def _calendar() -> WorkingCalendar:
+    return WorkingCalendar()
 
 
 class OnestopSimulator:
@@ -205,8 +223,9 @@ class OnestopSimulator:
 
     @property
     def emitted_codes(self) -> list[str]:
-        """Codes of the dossiers emitted at least once (the ones DVCQG should hold after a drive)."""
-        return [code for code, track in self._tracks.items() if track.emitted]
+        """Codes of the dossiers emitted at least once with `NgayTiepNhan` (the ones DVCQG should hold
+        after a drive: a state without it is not pushed)."""
+        return [code for code, track in self._tracks.items() if track.received_emitted]
 
     def pending_events(self) -> int:
         """Events still to be emitted if the simulation runs to the end."""
@@ -218,7 +237,18 @@ class OnestopSimulator:
         for status in track.plan:
             accepted = accepted or status == _S.ACCEPTED
             count += self.emit_submitted or accepted
-        return count
+        return count + self._will_apologise(track)
+
+    @staticmethod
+    def _will_apologise(track: _Track) -> bool:
+        """A late dossier apologises when it is about to finish with its clock running (status 2 or 4)."""
+        if not track.late or track.apologised or _S.FINISHED not in track.plan:
+            return False
+        i = track.plan.index(_S.FINISHED)
+        before = track.plan[i - 1] if i > 0 else track.dossier.status
+        if i == 0 and not track.announced:
+            return False
+        return before in (_S.ACCEPTED, _S.PROCESSING)
 
     # Generation -------------------------------------------------------------------------------------
 
@@ -236,6 +266,7 @@ class OnestopSimulator:
                 self._active.pop()
             if event is not None:
                 track.emitted = True
+                track.received_emitted = track.received_emitted or event.dossier.received_at is not None
                 yield canonical_to_onestop(event)
 
     def _step(self, track: _Track) -> DossierEvent | None:
@@ -245,6 +276,8 @@ class OnestopSimulator:
             track.announced = True
             track.plan.pop(0)
             return self._event(track, DossierEventKind.CREATED) if self._emits(d) else None
+        if track.plan[0] == _S.FINISHED and self._will_apologise(track) and d.due_at is not None:
+            return self._apologise(track, d.due_at)
         new = _S(track.plan.pop(0))
         at = self._when(track, new)
         changes = self._changes(track, new, at)
@@ -266,6 +299,22 @@ class OnestopSimulator:
         first = not track.emitted
         kind = DossierEventKind.STATUS_CHANGED if new != d.status else DossierEventKind.STEP_ADDED
         return self._event(track, DossierEventKind.CREATED if first else kind)
+
+    def _apologise(self, track: _Track, due: datetime) -> DossierEvent | None:
+        """The apology letter: issued shortly before the missed date, with a new date 5 working days later."""
+        d = track.dossier
+        at = max(track.clock + timedelta(minutes=10), due - timedelta(hours=2))
+        new_due = _calendar().due_moment(due, days=5)
+        step = ProcessingStep(
+            handler_name=track.officers[0], title="Công chức Bộ phận Một cửa", processed_at=at, status=d.status,
+            department="Bộ phận Tiếp nhận và Trả kết quả", content=APOLOGY_CONTENT, started_at=track.clock,
+        )  # fmt: skip
+        apologised = with_apology(d, new_due_at=new_due, issued_at=at, issued_by=track.officers[0])
+        track.dossier = apologised.model_copy(update={"version": d.version + 1, "steps": (*d.steps, step)})
+        track.original_due, track.apologised, track.clock = due, True, at
+        if not self._emits(track.dossier):
+            return None
+        return self._event(track, DossierEventKind.STEP_ADDED if track.emitted else DossierEventKind.CREATED)
 
     def _emits(self, d: Dossier) -> bool:
         # DVCQG requires NgayTiepNhan: by default a dossier is emitted only once accepted.
@@ -295,7 +344,8 @@ class OnestopSimulator:
         left = (d.due_at - now).total_seconds() if d.due_at is not None else 0
         if new is _S.FINISHED and d.due_at is not None:
             if track.late or left < 2 * hour:
-                return self._later(max(now, d.due_at), 2 * hour, 3 * 24 * hour)
+                # Late against the date before any apology (the new date is the agency's promise).
+                return self._later(max(now, track.original_due or d.due_at), 2 * hour, 3 * 24 * hour)
             return self._later(now, hour, int(left * 0.9))
         if new in (_S.RETURNED, _S.REFUSED, _S.WITHDRAWN, _S.STOPPED) or left < 4 * hour:
             return self._later(now, 10 * 60, 2 * 24 * hour if new is _S.RETURNED else 4 * hour)

@@ -19,6 +19,7 @@ from functools import cache
 
 from vietnam_provinces import Ward
 
+from lienthong.calendar import TimeLimit, WorkingCalendar
 from lienthong.mappings.identifiers import DossierCode, validate_agency_code
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import (
@@ -57,6 +58,13 @@ class SyntheticProcedure:
     """Kind of unit that handles it."""
     subject_type: SubjectType = SubjectType.CITIZEN
     """Who applies."""
+    time_limit: str = ""
+    """The limit as procedure data (`TimeLimit.parse`: `3d`, `same-day<15:00`, ...); empty = working days."""
+
+    @property
+    def limit(self) -> TimeLimit:
+        """The procedure's time limit."""
+        return TimeLimit.parse(self.time_limit) if self.time_limit else TimeLimit(working_days=self.limit_working_days)
 
 
 _P = SyntheticProcedure
@@ -65,8 +73,9 @@ PROCEDURES: tuple[SyntheticProcedure, ...] = (
     _P("1.001193", "Đăng ký khai sinh", "HT", "Hộ tịch", 1, 0, _COMMUNE),
     _P("1.000894", "Đăng ký kết hôn", "HT", "Hộ tịch", 1, 0, _COMMUNE),
     _P("1.004873", "Cấp Giấy xác nhận tình trạng hôn nhân", "HT", "Hộ tịch", 3, 0, _COMMUNE),
+    # Same day, or the next working day when received after 15:00 (Decree 23/2015/NĐ-CP art. 21).
     _P("2.000908", "Chứng thực bản sao từ bản chính giấy tờ, văn bản", "CT", "Chứng thực", 1, 10_000,
-       _COMMUNE),
+       _COMMUNE, time_limit="same-day<15:00"),
     _P("1.001612", "Đăng ký thành lập hộ kinh doanh", "HKD", "Hộ kinh doanh", 3, 100_000, _COMMUNE),
     _P("1.009994", "Cấp giấy phép xây dựng nhà ở riêng lẻ", "XD", "Hoạt động xây dựng", 15, 75_000, _COMMUNE),
     _P("1.004227", "Đăng ký đất đai, cấp Giấy chứng nhận lần đầu", "DD", "Đất đai", 20, 100_000,
@@ -103,6 +112,13 @@ _STREETS = (
 )
 _COMPANY_WORDS = ("Thương mại", "Xây dựng", "Dịch vụ", "Nông sản", "Vận tải", "Công nghệ")
 _BIRTH_PROVINCES = ("001", "038", "040", "042", "046", "048", "052", "064", "079", "092")
+
+
+@cache
+def _calendar() -> WorkingCalendar:
+    # The shipped official calendar (weekends, holidays, the government's swaps): due dates as a real
+    # one-stop system computes them.
+    return WorkingCalendar()
 
 
 @cache
@@ -237,7 +253,7 @@ def synthetic_dossier(
         summary=f"Đề nghị {procedure.name[0].lower()}{procedure.name[1:]}",
         submitted_at=submitted_at,
         received_at=received_at,
-        due_at=add_working_days(received_at, procedure.limit_working_days),
+        due_at=procedure.limit.due(_calendar(), received_at),
         status=DossierStatus.ACCEPTED,
         delivery=DeliveryMethod.POST if rng.random() < 0.15 else DeliveryMethod.IN_PERSON,
         handling_unit=procedure.unit,
