@@ -6,7 +6,7 @@ reconciliation, and its sandbox.
   `MaThamChieu`, settled once); `ledger`: record once, then publish durably; `events`: `payment.events`.
 - `routes`: `POST /payments/dvcqg/confirm` (the signed callback) and `POST /payments/counter`.
 - `worker`: flows `payment_requests`, `payment_notices`, `payment_reconcile`; `reconcile`: `Reconciler`.
-- `sandbox`: the simulated platform, `python -m lienthong.connectors.payment.sandbox --port 8093`.
+- `sandbox`: the simulated platform, `python -m lienthong.connectors.payment.sandbox --port 8095`.
 - `cli`: `lienthong payments init|list|show|reconcile`.
 """
 
@@ -126,7 +126,7 @@ connector = ConnectorSpec(
     make_sandbox=_sandbox,
     make_cli=_cli,
     cli_name=CLI_NAME,
-    extra={"sandbox": "python -m lienthong.connectors.payment.sandbox --port 8093"},
+    extra={"sandbox": "python -m lienthong.connectors.payment.sandbox --port 8095"},
 )
 """The payment connector, registered under the entry point `lienthong.connectors:payment`."""
 

@@ -106,7 +106,7 @@ class PaymentSandboxState:
     secret: str = SANDBOX_SECRET
     scheme: SignatureScheme = "hmac-sha256"
     partner_code: str = SANDBOX_PARTNER
-    base_url: str = "http://127.0.0.1:8093"
+    base_url: str = "http://127.0.0.1:8095"
     seed: int = 11
     transactions: dict[str, Transaction] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
@@ -401,12 +401,12 @@ def create_payment_sandbox(state: PaymentSandboxState | None = None, *, controls
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the simulated platform: `python -m lienthong.connectors.payment.sandbox --port 8093`."""
+    """Run the simulated platform: `python -m lienthong.connectors.payment.sandbox --port 8095`."""
     import uvicorn
 
     parser = argparse.ArgumentParser(description="DVCQG payment platform simulator (sandbox).")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8093)
+    parser.add_argument("--port", type=int, default=8095)
     parser.add_argument("--callback-url", default="http://127.0.0.1:8080" + CALLBACK_PATH)
     parser.add_argument("--secret", default=SANDBOX_SECRET)
     parser.add_argument("--scheme", default="hmac-sha256", choices=SCHEMES)

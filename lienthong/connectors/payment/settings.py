@@ -18,7 +18,7 @@ class PaymentSettings(BaseSettings):
         env_prefix="LIENTHONG_PAYMENT_", extra="ignore", frozen=True, use_attribute_docstrings=True
     )
 
-    url: str = "http://127.0.0.1:8093"
+    url: str = "http://127.0.0.1:8095"
     """Base URL of the payment platform's JSON API: `INIT`, `QUERY` and `GET_BILL` are posted to `{url}/`
     (the message names its operation in `LoaiBanTin`)."""
     partner_code: str = "000.00.12.H52"
