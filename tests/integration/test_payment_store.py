@@ -53,7 +53,7 @@ async def test_of_eight_concurrent_settlements_exactly_one_wins(store) -> None:
 
 async def test_creating_an_existing_reference_keeps_the_first_record(store) -> None:
     ref = new_ref()
-    first, created = await store.create(pending(ref))
+    _, created = await store.create(pending(ref))
     again, created_again = await store.create(replace(pending(ref), amount_vnd=1))
     assert (created, created_again) == (True, False)
     assert again.amount_vnd == 150000
