@@ -184,3 +184,20 @@ async def test_after_every_forgery_the_genuine_callback_is_the_only_thing_publis
                if x.key == ref.encode()]  # fmt: skip
     assert [header(x.headers, "ce_type") for x in records] == ["vn.gov.lienthong.payment.confirmed.v1"]
     assert orjson.loads(records[0].value)["amount_vnd"] == AMOUNT
+
+
+async def test_counter_payments_without_the_bearer_token_are_refused(tmp_path) -> None:
+    from fastapi import FastAPI
+
+    from lienthong.bus.publisher import BusPublisher
+    from lienthong.connectors.payment.routes import router
+    from lienthong.connectors.payment.settings import PaymentSettings
+
+    api = FastAPI()
+    payment = PaymentSettings(counter_token="desk-token", state_dsn=f"sqlite:///{tmp_path / 'p.db'}")
+    api.include_router(router(BusPublisher(Settings(state_dir=tmp_path)), payment, store_dsn=payment.state_dsn))
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        none = await client.post("/payments/counter", content=b"{}")
+        wrong = await client.post("/payments/counter", content=b"{}", headers={"Authorization": "Bearer nope"})
+    assert (none.status_code, wrong.status_code) == (401, 401)
