@@ -315,3 +315,20 @@ async def test_a_refused_login_says_which_settings_to_check() -> None:
         assert isinstance(result, TransientError)
         assert "LIENTHONG_DVCQG_USERNAME" in str(result)
         assert "wrong" not in str(result)
+
+
+def test_a_version_older_than_a_pending_send_is_stale_and_the_pending_one_is_sent() -> None:
+    [d] = dossiers(1)
+    v2 = version(d, 2, DossierStatus.PROCESSING, step(60))
+    v3 = version(v2, 3, DossierStatus.FINISHED, step(120, DossierStatus.FINISHED))
+    pending = SyncState(d.version, int(d.status), len(d.steps), steps_progress(d.steps, None)[1], pending_version=3)
+    assert plan_dossier([(0, event(v2))], pending).stale == [0]
+    plan = plan_dossier([(0, event(v3))], pending)
+    assert plan.send is not None and plan.send[0] == 0
+
+
+def test_a_state_without_ngay_tiep_nhan_is_not_sent() -> None:
+    [d] = dossiers(1)
+    submitted = d.model_copy(update={"status": DossierStatus.SUBMITTED, "received_at": None})
+    plan = plan_dossier([(0, event(submitted))], None)
+    assert plan.send is None and plan.not_received == [0]

@@ -109,3 +109,18 @@ def test_the_apology_reaches_dvcqg_as_a_supplement_record_with_both_dates() -> N
     assert "LaPhieuXinLoi" not in record  # the one-stop system's flag stays out of DVCQG's item
     assert item["NgayHenTra"] == record["NgayHenTraMoi"]
     assert original_due(late) == due
+
+
+def test_report_overdue_and_the_sla_watch_use_the_official_calendar_table(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Due Wed 31 Dec 2025 17:00; at Mon 5 Jan 2026 08:00 only 1 working hour has passed: 1-4 Jan are off
+    # (letter 12729/VPCP-KGVX), so 2 Jan is not counted. Without the shipped table it would be 9 hours.
+    from lienthong.kpi.report import overdue_dossiers
+    from lienthong.kpi.sla import SlaWatch
+
+    monkeypatch.delenv("LIENTHONG_CALENDAR_OVERRIDES", raising=False)
+    late = row(9, received_at=datetime(2025, 12, 29, 9, tzinfo=VIETNAM_TZ),
+               due_at=datetime(2025, 12, 31, 17, tzinfo=VIETNAM_TZ))  # fmt: skip
+    [found] = overdue_dossiers([late], datetime(2026, 1, 5, 8, tzinfo=VIETNAM_TZ))
+    assert found.working_hours_late == 1.0
+    watch = SlaWatch(store=None, publish=None)  # type: ignore[arg-type]
+    assert not watch.calendar.is_working_day(date(2026, 1, 2))
