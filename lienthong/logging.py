@@ -136,6 +136,7 @@ def request_ids(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 _log = structlog.get_logger("lienthong.http")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ObserveRequests:
@@ -181,7 +182,9 @@ class ObserveRequests:
                 _log.info("client disconnected before sending the whole body", method=scope.get("method", ""))
             finally:
                 path = getattr(scope.get("route"), "path", None)
-                label = f"{scope.get('method', '')} {path}" if path else "unmatched"
+                method = scope.get("method", "")
+                method = method if method in _METHODS else "OTHER"  # a client picks the method: keep labels bounded
+                label = f"{method} {path}" if path else "unmatched"
                 metrics.HTTP_INBOUND.labels(label, str(status)).inc()
                 metrics.HTTP_LATENCY.labels(label).observe(time.perf_counter() - started)
 

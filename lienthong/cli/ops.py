@@ -118,6 +118,10 @@ def dlq_show(
     sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
 
 
+MAX_PATCH_BYTES = 1_048_576
+"""Largest JSON Patch file `dlq redrive --patch` reads."""
+
+
 @dlq_app.command("redrive")
 def dlq_redrive(
     reason_text: Annotated[str, typer.Option("--why", help="Why you redrive (goes into the audit chain).")],
@@ -156,6 +160,8 @@ def dlq_redrive(
     edit = None
     if patch is not None:
         try:
+            if patch.stat().st_size > MAX_PATCH_BYTES:
+                raise fail(f"--patch {patch}: larger than {MAX_PATCH_BYTES} bytes; a patch edits a few fields")
             edit = load_patch(patch.read_text(encoding="utf-8"))
         except OSError as exc:
             raise fail(f"--patch {patch}: cannot read it ({exc.strerror})") from None

@@ -149,3 +149,12 @@ async def test_payload_schemas_are_served_where_ce_dataschema_points(tmp_path: P
     assert "dossier" in schema.json()["properties"]
     assert missing.status_code == 404
     assert list(openapi["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+
+
+async def test_a_made_up_http_method_does_not_make_a_new_metric_label(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    async with ServedApp(create_app(settings, routes=False)) as served, httpx.AsyncClient(base_url=served.url) as c:
+        for i in range(5):
+            await c.request(f"X{i}ATTACK", "/healthz")
+        text = (await c.get("/metrics")).text
+    assert "ATTACK" not in text
