@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,39 @@ async def paced(n: int, rate: float, send: Any) -> list[float]:
     return late
 
 
+class RawHttp:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: httpx costs the load generator several ms
+    of CPU per request, which on a 2-core machine is taken from the server being measured."""
+
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self.host, self.port, self.size = host, port, size
+        self.idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def open(self) -> None:
+        for _ in range(self.size):
+            self.idle.put_nowait(await asyncio.open_connection(self.host, self.port))
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        reader, writer = await self.idle.get()
+        try:
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            return status, await reader.readexactly(length)
+        finally:
+            self.idle.put_nowait((reader, writer))
+
+    async def close(self) -> None:
+        while not self.idle.empty():
+            _, writer = self.idle.get_nowait()
+            writer.close()
+
+
 async def lienthong_run(bootstrap: str, url: str, refs: list[str], rate: float) -> dict[str, Any]:
     c = await consumer_at_end(bootstrap, TOPIC)
     seen: dict[bytes, float] = {}
@@ -119,21 +153,23 @@ async def lienthong_run(bootstrap: str, url: str, refs: list[str], rate: float) 
     codes: dict[str, int] = {}
     stop = asyncio.Event()
     reader = asyncio.create_task(collect(c, seen, stop))
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    host, port_path = url.removeprefix("http://").split(":", 1)
+    port, path = port_path.split("/", 1)
+    client = RawHttp(host, int(port), 64)
+    await client.open()
+    bodies = [callback(ref) for ref in refs]
 
-        async def send(i: int) -> None:
-            ref = refs[i]
-            body = callback(ref)
-            t0 = time.perf_counter()
-            sent[ref.encode()] = t0
-            r = await client.post(url, content=body, headers={"Content-Type": "application/json"})
-            if i >= WARMUP:
-                answered.append((time.perf_counter() - t0) * 1000)
-            code = r.json().get("MaLoi", "?")
-            codes[code] = codes.get(code, 0) + 1
+    async def send(i: int) -> None:
+        t0 = time.perf_counter()
+        sent[refs[i].encode()] = t0
+        _, answer = await client.post("/" + path, bodies[i])
+        if i >= WARMUP:
+            answered.append((time.perf_counter() - t0) * 1000)
+        code = orjson.loads(answer).get("MaLoi", "?")
+        codes[code] = codes.get(code, 0) + 1
 
-        late = await paced(len(refs), rate, send)
+    late = await paced(len(refs), rate, send)
+    await client.close()
     deadline = time.monotonic() + 30
     while len([k for k in sent if k in seen]) < len(sent) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
@@ -251,6 +287,7 @@ def cli() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--bootstrap", help="use a running broker instead of starting one")
     parser.add_argument("--write", type=Path, help="write the Payments section into this markdown file")
+    parser.add_argument("--profile", type=Path, help="run the API under cProfile, writing its stats here")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lienthong-bench-pay-"))
     began = time.monotonic()
@@ -266,12 +303,13 @@ def cli() -> None:
                "LIENTHONG_PAYMENT_SECRET": SECRET, "LIENTHONG_PAYMENT_PARTNER_CODE": PARTNER,
                "LIENTHONG_LOG_LEVEL": "WARNING", "LIENTHONG_LOG_FORMAT": "json"}  # fmt: skip
         with (tmp / "api.log").open("wb") as log:
-            api = subprocess.Popen([sys.executable, "-m", "lienthong.cli", "api", "--port", str(port)], env=env,
+            prof = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+            api = subprocess.Popen([sys.executable, *prof, "-m", "lienthong.cli", "api", "--port", str(port)], env=env,
                                    stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
             try:
                 res = asyncio.run(measure(args, bootstrap, port, refs, api.pid))
             finally:
-                api.terminate()
+                api.send_signal(signal.SIGINT)  # uvicorn shuts down cleanly (and cProfile writes its stats)
                 api.wait(timeout=30)
     finally:
         if kafka is not None:

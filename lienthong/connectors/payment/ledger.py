@@ -122,22 +122,29 @@ class PaymentLedger:
             paid_at=paid_at, reason=reason, answer=answer, callback_digest=callback_digest,
         )  # fmt: skip
         if won is not None:
-            done = self._inflight[reference] = asyncio.get_running_loop().create_future()
-            try:
-                await self.publish_settled(publisher, won, flow=flow, also=also)
-                done.set_result(None)
-            except BaseException as exc:
-                done.set_exception(exc)
-                done.exception()  # retrieved here: waiters re-raise it, nobody else must
-                raise
-            finally:
-                del self._inflight[reference]
+            await self.publish_recorded(publisher, won, flow=flow, also=also)
             return Settled(won, True)
         record = await self.store.get(reference)
         if record is None:
             raise LookupError(f"no payment {reference}")
         await self.ensure_published(publisher, record, flow=flow)
         return Settled(record, False)
+
+    async def publish_recorded(
+        self, publisher: BusPublisher, record: PaymentRecord, *, flow: str, also: Sequence[AuditEntry] = ()
+    ) -> None:
+        """Publish the event of a record this caller just settled; a repeat arriving meanwhile waits for it
+        (`ensure_published`) instead of publishing it again."""
+        done = self._inflight[record.reference] = asyncio.get_running_loop().create_future()
+        try:
+            await self.publish_settled(publisher, record, flow=flow, also=also)
+            done.set_result(None)
+        except BaseException as exc:
+            done.set_exception(exc)
+            done.exception()  # retrieved here: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._inflight[record.reference]
 
     async def ensure_published(self, publisher: BusPublisher, record: PaymentRecord, *, flow: str) -> None:
         """Return once a settled record's event is durable on the bus: wait for this process's publish in

@@ -226,36 +226,39 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
             return await refuse(str(exc), reference, raw)
         store = await holder.get()
         ledger = holder.ledger
-        record = await store.get(fields.reference)
-        if record is None or record.channel is not PaymentChannel.ONLINE:
-            return await refuse("MaThamChieu is not a payment this province initiated", "", raw, 404)
-        if fields.amount_vnd != record.amount_vnd:
-            return await refuse("SoTien differs from the amount initiated", reference, raw, 409)
-        if record.state is not PaymentState.PENDING:
-            return await repeat_or_refuse(ledger, record, fields, raw)
+        ref = fields.reference
         state = PaymentState.PAID if fields.succeeded else PaymentState.FAILED
         failure = None if fields.succeeded else f"MaLoi {fields.wire['MaLoi'][:20]}"
-        answer = _answer(settings, OK, "Ghi nhận thành công", record.reference)
+        answer = _answer(settings, OK, "Ghi nhận thành công", ref)
+        # The happy path is one statement: record it if it is pending, ours, online and of this amount.
+        won = await store.settle(
+            ref, state, confirmed_by=ConfirmedBy.CALLBACK.value, transaction_id=fields.wire["MaGiaoDich"] or None,
+            bank_code=fields.wire["MaNganHang"] or None, paid_at=fields.at.isoformat(), reason=failure,
+            answer=answer.decode(), callback_digest=_callback_digest(fields), expect_amount=fields.amount_vnd,
+            expect_channel=PaymentChannel.ONLINE,
+        )  # fmt: skip
+        if won is None:
+            record = await store.get(ref)
+            if record is None or record.channel is not PaymentChannel.ONLINE:
+                return await refuse("MaThamChieu is not a payment this province initiated", "", raw, 404)
+            if fields.amount_vnd != record.amount_vnd:
+                return await refuse("SoTien differs from the amount initiated", reference, raw, 409)
+            if record.state is PaymentState.PENDING:  # not reachable: the statement above would have matched
+                return await refuse("the payment could not be recorded; send it again", reference, raw, 409)
+            return await repeat_or_refuse(ledger, record, fields, raw)
         received = AuditEntry(
-            flow=CALLBACK_FLOW, direction="in", peer=PEER, outcome="received", dossier_code=record.dossier_code,
-            event_type="confirmation", digest=digest(raw), detail={"reference": record.reference, "state": state.value},
+            flow=CALLBACK_FLOW, direction="in", peer=PEER, outcome="received", dossier_code=won.dossier_code,
+            event_type="confirmation", digest=digest(raw), detail={"reference": ref, "state": state.value},
         )  # fmt: skip
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                settled = await ledger.settle_and_publish(
-                    publisher, record.reference, state, flow=CALLBACK_FLOW, confirmed_by=ConfirmedBy.CALLBACK.value,
-                    transaction_id=fields.wire["MaGiaoDich"] or None, bank_code=fields.wire["MaNganHang"] or None,
-                    paid_at=fields.at.isoformat(), reason=failure,
-                    answer=answer.decode(), callback_digest=_callback_digest(fields), also=[received],
-                )  # fmt: skip
-                if not settled.recorded_now:
-                    return await repeat_or_refuse(ledger, settled.record, fields, raw)
+                await ledger.publish_recorded(publisher, won, flow=CALLBACK_FLOW, also=[received])
         except Exception as exc:
             # Recorded but not (yet) durable on the bus: answer "99" so the platform calls again; the repeat
             # (or reconciliation) publishes the same event id and then answers "00".
-            log.warning("payment callback not published", reference=record.reference, error=type(exc).__name__)
+            log.warning("payment callback not published", reference=ref, error=type(exc).__name__)
             return Response(
-                _answer(settings, REFUSED, "temporarily unavailable; send the confirmation again", record.reference),
+                _answer(settings, REFUSED, "temporarily unavailable; send the confirmation again", ref),
                 status_code=503, media_type="application/json",
             )  # fmt: skip
         return Response(answer, media_type="application/json")

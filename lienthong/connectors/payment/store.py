@@ -242,9 +242,12 @@ class PaymentStore:
         reason: str | None = None,
         answer: str | None = None,
         callback_digest: str | None = None,
+        expect_amount: int | None = None,
+        expect_channel: PaymentChannel | None = None,
     ) -> PaymentRecord | None:
         """Move a pending payment to `state`: the record when this call did it, None when it was settled
-        already (or is unknown). One conditional `UPDATE ... RETURNING`: of racing callers, one wins."""
+        already, is unknown, or has not `expect_amount` / `expect_channel`. One conditional
+        `UPDATE ... RETURNING`: of racing callers, one wins."""
         if state is PaymentState.PENDING:
             raise ValueError("settle() moves a payment out of pending")
         values: dict[str, Any] = {
@@ -252,19 +255,14 @@ class PaymentStore:
             "transaction_id": transaction_id, "bank_code": bank_code, "paid_at": paid_at, "reason": reason,
             "answer": answer, "callback_digest": callback_digest, "published": False,
         }  # fmt: skip
+        where = [payments.c.reference == reference, payments.c.state == PaymentState.PENDING.value]
+        if expect_amount is not None:
+            where.append(payments.c.amount_vnd == expect_amount)
+        if expect_channel is not None:
+            where.append(payments.c.channel == expect_channel.value)
         async with self.engine.begin() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        update(payments)
-                        .where(payments.c.reference == reference, payments.c.state == PaymentState.PENDING.value)
-                        .values(**values)
-                        .returning(*payments.c)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            result = await conn.execute(update(payments).where(*where).values(**values).returning(*payments.c))
+            row = result.mappings().first()
             return None if row is None else _record(row)
 
     async def mark_published(self, reference: str) -> None:
