@@ -145,7 +145,7 @@ async def run_dossier_demo(
 
 async def _run(s: Settings, *, dossiers: int, console: Console, seed: int, started: float) -> dict[str, Any]:
     console.print(f"Kafka at [bold]{s.bootstrap_servers}[/bold]; audit chain in {s.resolved_audit_dsn()}")
-    await create_topics(s.bootstrap_servers, partitions=s.partitions)
+    await create_topics(s.bootstrap_servers, partitions=s.partitions, replication_factor=s.replication_factor)
     dvcqg_app, onestop_app = create_dvcqg_sandbox(), create_onestop_sandbox()
     dvcqg, onestop = sandbox_state(dvcqg_app), onestop_state(onestop_app)
     audit = await AuditWriter.from_dsn(s.resolved_audit_dsn(), batch_max=s.audit_batch_max)

@@ -50,7 +50,8 @@ async def _drive(
         "audit_dsn": f"sqlite:///{audit_path}", "idempotency_dsn": f"sqlite:///{workdir / 'idem.db'}",
     })  # fmt: skip
     console.print(f"Kafka at [bold]{settings.bootstrap_servers}[/bold]; audit chain in {audit_path}")
-    await create_topics(settings.bootstrap_servers, partitions=settings.partitions)
+    rf = settings.replication_factor
+    await create_topics(settings.bootstrap_servers, partitions=settings.partitions, replication_factor=rf)
 
     peer = RecordingPeer()
     audit = await AuditWriter.from_dsn(settings.resolved_audit_dsn())
