@@ -13,6 +13,8 @@ SQLAlchemy async core, like `lienthong.bus.idempotency`: SQLite embedded, Postgr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,7 +78,7 @@ payments = Table(
 def _sqlite_wal(dbapi_conn: Any, _: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
@@ -160,9 +162,18 @@ class PaymentStore:
     def __init__(self, dsn: str) -> None:
         self.engine, self._pg = open_engine(dsn)
         if not self._pg:
-            # WAL: a commit appends to the log instead of rewriting pages (still fsynced: synchronous=FULL),
-            # and readers never wait for the writer. Measured in bench/payments.py.
+            # WAL with synchronous=NORMAL: a commit appends to the log without an fsync (the log is synced
+            # at checkpoints), readers never wait for the writer. A killed process loses nothing committed;
+            # a power cut may lose the last commits, which the platform's repeated callback or QUERY then
+            # records again, publishing the same ce_id. PostgreSQL is the production store. Measured in
+            # bench/payments.py: fsync per commit capped the callbacks near 250/s with a long tail.
             event.listen(self.engine.sync_engine, "connect", _sqlite_wal)
+        # SQLite has one writer: in-process writers queue here instead of meeting SQLITE_BUSY, whose
+        # retry sleeps (up to 100 ms each) made the callback's latency tail (bench/payments.py).
+        self._write_lock = None if self._pg else asyncio.Lock()
+
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
 
     async def open(self) -> None:
         """Create the table if missing."""
@@ -178,7 +189,7 @@ class PaymentStore:
         row["fees"] = orjson.dumps([f.model_dump() for f in record.fees]).decode()
         row["channel"], row["state"] = record.channel.value, record.state.value
         insert = pg_insert(payments) if self._pg else sqlite_insert(payments)
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             result = await conn.execute(insert.values(**row).on_conflict_do_nothing(index_elements=["reference"]))
             created = result.rowcount == 1
         stored = await self.get(record.reference)
@@ -223,7 +234,7 @@ class PaymentStore:
 
     async def set_initiated(self, reference: str, pay_url: str) -> None:
         """Keep the pay URL of a successful `INIT`."""
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             await conn.execute(
                 update(payments)
                 .where(payments.c.reference == reference)
@@ -260,28 +271,28 @@ class PaymentStore:
             where.append(payments.c.amount_vnd == expect_amount)
         if expect_channel is not None:
             where.append(payments.c.channel == expect_channel.value)
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             result = await conn.execute(update(payments).where(*where).values(**values).returning(*payments.c))
             row = result.mappings().first()
             return None if row is None else _record(row)
 
     async def mark_published(self, reference: str) -> None:
         """The settling event is durable on the bus."""
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             await conn.execute(update(payments).where(payments.c.reference == reference).values(published=True))
 
     async def mark_published_many(self, references: Sequence[str]) -> None:
         """The settling events of `references` are durable on the bus (one commit)."""
         if not references:
             return
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             await conn.execute(
                 update(payments).where(payments.c.reference.in_(list(references))).values(published=True)
             )
 
     async def set_receipt(self, reference: str, receipt_ref: str) -> None:
         """Keep the e-receipt reference from `GET_BILL`."""
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             await conn.execute(
                 update(payments).where(payments.c.reference == reference).values(receipt_ref=receipt_ref)
             )
