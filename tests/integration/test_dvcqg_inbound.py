@@ -84,7 +84,7 @@ async def test_same_push_again_is_answered_error_code_1_and_not_republished(sett
         again = await push(url, EXAMPLE_PUSH)
     assert first.json()["error_code"] == 0
     assert again.status_code == 200
-    assert again.json() == {"error_code": 1, "message": "duplicate"}
+    assert again.json() == {"error_code": 1, "message": "duplicate", "id": first.json()["id"]}
     records = await consume_all(settings.bootstrap_servers, topic, expect=2, timeout=NOTHING_WAIT_S)
     assert len(records) == 1
 
@@ -92,12 +92,12 @@ async def test_same_push_again_is_answered_error_code_1_and_not_republished(sett
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ({**EXAMPLE_PUSH, "service": "XoaHoSo"}, "unknown service"),
-        ({"service": "NhanThongBaoThueDat", "data": "x"}, "'data' must be a list"),
-        ({"service": "NhanThongBaoThueDat", "data": []}, "no items"),
+        ({**EXAMPLE_PUSH, "service": "XoaHoSo"}, "service: Input should be 'NhanThongBaoThueDat'"),
+        ({"service": "NhanThongBaoThueDat", "data": "x"}, "data: Input should be a valid list"),
+        ({"service": "NhanThongBaoThueDat", "data": []}, "data: List should have at least 1 item"),
         (pushed(NgayNopHoSo="03/07/2025"), "NgayNopHoSo"),
         (pushed(TepDinhKem=[{"TenTepDinhKem": "a.pdf", "Base64": "***"}]), "base64"),
-        (["not", "an", "object"], "JSON object"),
+        (["not", "an", "object"], "<body>: Input should be a valid dictionary"),
     ],
     ids=["unknown-service", "data-not-list", "no-items", "bad-date", "bad-attachment", "not-an-object"],
 )

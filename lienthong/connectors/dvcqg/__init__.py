@@ -66,7 +66,7 @@ def _flows() -> Sequence[FlowSpec]:
 def _routers(publisher: BusPublisher) -> Sequence[APIRouter]:
     from lienthong.connectors.dvcqg.routes import router
 
-    return (router(publisher, token=DvcqgSettings().push_token.get_secret_value()),)
+    return (router(publisher, token=DvcqgSettings().push_token),)
 
 
 def _secrets() -> dict[str, SecretStr]:

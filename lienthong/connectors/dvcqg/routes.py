@@ -7,34 +7,33 @@ DVCQG's JSON convention, HTTP 200 with the outcome in the body:
 
 - `{"error_code": 0, "message": "accepted", "id": <ce_id>}`: durable on the bus;
 - `{"error_code": 1, "message": "duplicate"}`: the same bytes were accepted recently (not republished);
-- `{"error_code": -1, "message": <reason>}`: the push breaks a rule; the reason names fields and
+- `{"error_code": -1, "message": <reason>}`: the push breaks a rule (a missing `data`, an unknown
+  service, an item without `MaHoSo`/`SoVanBan`, a malformed code or date); the reason names fields and
   rules, never values (pushes carry personal data).
 
-A body that is not JSON at all gets HTTP 400 (with `error_code -1`); a bus failure HTTP 503, so the
-sender retries. The record's `ce_id` derives from the SHA-256 of the body, so a repeated push that
-escapes the in-memory duplicate check (after a restart) is the same event, and the one-stop delivery
-makes its effect once (idempotency key from the `ce_id`).
+The request itself goes through the inbound kit (`lienthong.connectors.inbound`): a wrong token is HTTP
+401, a body that is not JSON 400, a non-JSON Content-Type 415, an oversize body 413, a slow one 408, and a
+bus failure 503 (nothing published), each with `error_code -1`. The record's `ce_id` derives from the
+SHA-256 of the body, so a repeated push that escapes the in-memory duplicate check (after a restart) is
+the same event, and the one-stop delivery makes its effect once (idempotency key from the `ce_id`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections import OrderedDict
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
-import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from lienthong.bus.envelope import derived_id, new_envelope
 from lienthong.bus.publisher import BusPublisher
-from lienthong.connectors.http import bearer_ok
+from lienthong.connectors.inbound import DuplicateGuard, InboundRefusal, InboundRoute, bearer_auth
 from lienthong.logging import get_logger
 from lienthong.mappings import MAPPING_VERSION
-from lienthong.mappings.dvcqg import SERVICE_LAND_TAX_NOTICE, parse_inbound
+from lienthong.mappings.dvcqg import INBOUND_SERVICES, SERVICE_LAND_TAX_NOTICE, parse_inbound
 from lienthong.mappings.errors import MappingError
 from lienthong.schemas.dossier import InboundNotice
 
@@ -70,7 +69,7 @@ EXAMPLE_PUSH: dict[str, Any] = {
 
 
 class PushReply(BaseModel):
-    """DVCQG-style answer: HTTP 200 with the outcome in the body."""
+    """DVCQG-style answer: the outcome in `error_code`."""
 
     model_config = ConfigDict(use_attribute_docstrings=True)
 
@@ -82,9 +81,56 @@ class PushReply(BaseModel):
     """`ce_id` of the record on `dossier.inbound` when accepted."""
 
 
-def _reply(error_code: int, message: str, *, status: int = 200, ce_id: str | None = None) -> JSONResponse:
-    body = PushReply(error_code=error_code, message=message, id=ce_id).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status)
+class PushAddress(BaseModel):
+    """`DiaChiDoanhNghiep`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    MaTinh: str | None = None
+    MaHuyen: str | None = None
+    MaXa: str | None = None
+    DiaChiChiTiet: str | None = None
+
+
+class PushAttachment(BaseModel):
+    """An attached file, base64."""
+
+    model_config = ConfigDict(extra="allow")
+
+    TenTepDinhKem: str | None = None
+    Base64: str
+
+
+class PushItem(BaseModel):
+    """One item of a push; other fields are kept as received. `MaHoSo` or `SoVanBan` is required."""
+
+    model_config = ConfigDict(extra="allow")
+
+    MaHoSo: str | None = Field(None, pattern=r"^\S+-\d{6}-\d{4,5}$", description="Dossier code (QCVN form).")
+    MaTTHC: str | None = None
+    SoVanBan: str | None = None
+    NgayNopHoSo: str | None = Field(None, pattern=r"^\d{14}$", description="yyyyMMddHHmmss, Vietnam time.")
+    MaSoThue: str | None = Field(None, pattern=r"^(\d{10}(-\d{3})?|\d{12})$")
+    DiaChiDoanhNghiep: PushAddress | None = None
+    TepDinhKem: list[PushAttachment] = []
+
+
+class PushIn(BaseModel):
+    """DVCQG's push: `{service, isUpdating, data}`."""
+
+    service: Literal[tuple(INBOUND_SERVICES)]  # type: ignore[valid-type]
+    isUpdating: Literal["True", "False"] | bool | None = None  # noqa: N815 - the portal's name
+    data: list[PushItem] = Field(min_length=1)
+
+
+def _render(refusal: InboundRefusal) -> JSONResponse:
+    # The portal's convention: a push that breaks a rule is HTTP 200 with error_code -1; transport-level
+    # refusals (auth, size, type, availability) keep their HTTP status, with error_code -1 too.
+    status = 200 if refusal.status == 422 else refusal.status
+    issues = "; ".join(f"{e.loc}: {e.msg}" for e in refusal.errors[:10])
+    message = f"{refusal.detail}: {issues}" if issues else refusal.detail
+    body = PushReply(error_code=-1, message=message).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=refusal.headers)
 
 
 def _record_key(notice: InboundNotice, digest_hex: str) -> tuple[str, str]:
@@ -101,69 +147,56 @@ def router(
     topic: str = INBOUND_TOPIC,
     recent_max: int = RECENT_MAX,
     publish_timeout_s: float = PUBLISH_TIMEOUT_S,
-    token: str = "",
+    token: str | SecretStr = "",
 ) -> APIRouter:
     """The DVCQG push endpoint, publishing to `topic` through `publisher`.
 
     `token` (when set, `LIENTHONG_DVCQG_PUSH_TOKEN`) is required as a bearer token: without it anyone
-    who reaches the port could queue notices for the one-stop system.
-
-    `recent_max` bounds the in-memory set of digests of recently accepted bodies. A push not durable
-    within `publish_timeout_s` (broker unreachable, topic missing) is answered HTTP 503.
+    who reaches the port could queue notices for the one-stop system. `recent_max` bounds the in-memory
+    memory of recently accepted bodies. A push the bus cannot take within `publish_timeout_s` is 503.
     """
     if recent_max < 1:
         raise ValueError("recent_max must be at least 1")
-    api = APIRouter(tags=["dvcqg"])
-    recent: OrderedDict[str, None] = OrderedDict()
+    secret = token if isinstance(token, SecretStr) else SecretStr(token)
+    guard: DuplicateGuard[str] = DuplicateGuard(capacity=recent_max)
+    auth = bearer_auth(
+        lambda: secret,
+        scheme_name="DvcqgPushToken",
+        description="`LIENTHONG_DVCQG_PUSH_TOKEN`, sent as `Authorization: Bearer <token>`.",
+    )
+    api = APIRouter(tags=["dvcqg"], route_class=InboundRoute.for_renderer(_render, auth=auth))
+    refused = {"model": PushReply}
 
     @api.post(
         PATH,
         summary="Receive an online submission or a notice pushed by DVCQG",
         response_model=PushReply,
+        dependencies=[Depends(auth.dependency)],
         responses={
-            400: {"model": PushReply, "description": "The body is not JSON."},
-            503: {"model": PushReply, "description": "The bus is unavailable; push again later."},
+            200: {
+                "model": PushReply,
+                "description": "`error_code` 0 accepted, 1 duplicate, -1 refused (the "
+                "push breaks a rule, e.g. no `data`: `message` names the fields; nothing was published).",
+            },
+            400: {**refused, "description": "The body is not JSON."},
+            401: {**refused, "description": "Missing or wrong bearer token."},
+            408: {**refused, "description": "The body did not arrive in time."},
+            413: {**refused, "description": "The body is larger than accepted."},
+            415: {**refused, "description": "The Content-Type is not JSON."},
+            503: {**refused, "description": "The bus is unavailable; nothing was published; push again later."},
         },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["service", "data"],
-                            "properties": {
-                                "service": {"type": "string", "description": "DVCQG service name."},
-                                "isUpdating": {"type": "string", "enum": ["True", "False"]},
-                                "data": {"type": "array", "items": {"type": "object"}},
-                            },
-                        },
-                        "example": EXAMPLE_PUSH,
-                    }
-                },
-            }
-        },
+        openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE_PUSH}}}},
     )
-    async def push(request: Request) -> JSONResponse:  # noqa: PLR0911 - one early answer per refusal
-        """DVCQG pushes `{service, isUpdating, data}`; `error_code` 0 once it is durable on the bus."""
-        if token and not bearer_ok(request, token):
-            return _reply(-1, "missing or wrong bearer token", status=401)
+    async def push(body: PushIn, request: Request) -> JSONResponse:
+        """DVCQG pushes `{service, isUpdating, data}`; `error_code` 0 once it is audited and durable on the bus."""
+        del body  # validated for the contract; the mapping reads the same JSON below
         raw = await request.body()
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return _reply(-1, "the body is not JSON", status=400)
-        sha = hashlib.sha256(raw).hexdigest()
-        if sha in recent:
-            recent.move_to_end(sha)
-            return _reply(1, "duplicate")
-        try:
-            notice = parse_inbound(body)
+            notice = parse_inbound(await request.json())
         except MappingError as exc:
             log.info("DVCQG push refused", reason=str(exc))
             return _reply(-1, str(exc))
-        if not notice.items:
-            return _reply(-1, f"inbound push {notice.service}: 'data' has no items")
+        sha = hashlib.sha256(raw).hexdigest()
         key, subject = _record_key(notice, sha)
         ce_id = derived_id(sha, "dvcqg-push")
         envelope = replace(
@@ -177,25 +210,26 @@ def router(
             ),
             id=ce_id,
         )
-        try:
-            async with asyncio.timeout(publish_timeout_s):
+
+        async def publish() -> str:
+            try:
                 await publisher.publish(
-                    topic,
-                    notice.model_dump_json().encode(),
-                    envelope,
-                    key=key,
-                    flow=FLOW,
-                    peer=PEER,
-                    wire=raw,
-                    detail={"service": notice.service, "items": len(notice.items)},
-                )
-        except Exception as exc:
-            # Not durable: DVCQG must push again; a record that did reach the bus has the same ce_id.
-            log.warning("DVCQG push not published", dossier_code=subject, error=type(exc).__name__)
-            return _reply(-1, "the bus is unavailable; push again later", status=503)
-        recent[sha] = None
-        while len(recent) > recent_max:
-            recent.popitem(last=False)
+                    topic, notice.model_dump_json().encode(), envelope, key=key, flow=FLOW, peer=PEER, wire=raw,
+                    detail={"service": notice.service, "items": len(notice.items)}, queue_timeout_s=publish_timeout_s,
+                )  # fmt: skip
+            except Exception as exc:
+                log.warning("DVCQG push not published", dossier_code=subject, error=type(exc).__name__)
+                raise InboundRefusal(503, "the bus is unavailable; nothing was published; push again later") from exc
+            return ce_id
+
+        _, duplicate = await guard.once(sha, publish)
+        if duplicate:
+            return _reply(1, "duplicate", ce_id=ce_id)
         return _reply(0, "accepted", ce_id=ce_id)
 
     return api
+
+
+def _reply(error_code: int, message: str, *, status: int = 200, ce_id: str | None = None) -> JSONResponse:
+    body = PushReply(error_code=error_code, message=message, id=ce_id).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status)

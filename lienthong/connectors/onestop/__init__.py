@@ -78,7 +78,7 @@ def _routers(publisher: BusPublisher) -> Sequence[APIRouter]:
 
 
 def _secrets() -> dict[str, SecretStr]:
-    return {"LIENTHONG_ONESTOP_WEBHOOK_TOKEN": SecretStr(OnestopSettings().webhook_token)}
+    return {"LIENTHONG_ONESTOP_WEBHOOK_TOKEN": OnestopSettings().webhook_token}
 
 
 def _sandbox() -> FastAPI:

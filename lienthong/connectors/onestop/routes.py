@@ -1,29 +1,26 @@
-"""Inbound HTTP of the one-stop connector: the dossier-event webhook.
+"""Inbound HTTP of the one-stop connector: the dossier-event webhook, on the inbound kit.
 
 `POST /onestop/dossier-events` takes one `OnestopDossierEventIn` JSON body, maps it to a canonical
-`DossierEvent`, publishes it on `dossier.events` keyed by the dossier code, audits the exact bytes
-received, and only then answers 202: a 202 means the event is durable on the bus.
+`DossierEvent`, audits the exact bytes received, publishes it on `dossier.events` keyed by the dossier
+code, and only then answers 202: a 202 means the event is durable on the bus and audited.
 
-Duplicate deliveries are harmless: every delivery of one `event_id` becomes a record with the same
-`ce_id` and the same dossier version, and the DVCQG sync skips a version it already has, so there is
-one effect. That version guard downstream is what makes duplicates safe across restarts and between
-replicas; the small in-memory memory of recently accepted `event_id`s here only spares the bus the
-repeat (answer 200 `{"accepted": true, "duplicate": true}`), within one process.
+Duplicates: a delivery is identified by (`event_id`, `version`). Copies arriving together or soon after
+are answered 200 `{"duplicate": true}` without a second record (`DuplicateGuard`); past the in-memory
+window a copy is published again with the same `ce_id`, and the DVCQG sync's version guard keeps one
+effect. An `event_id` re-sent with a different `version` is accepted as the newer (or older) state: it
+is a new record with its own `ce_id`, and the version guard decides what DVCQG receives.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
-from collections.abc import Hashable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from lienthong.bus.publisher import BusPublisher
-from lienthong.connectors.http import bearer_ok
+from lienthong.connectors.inbound import DuplicateGuard, InboundRefusal, InboundRoute, bearer_auth
 from lienthong.connectors.onestop.settings import OnestopSettings
 from lienthong.connectors.onestop.worker import EVENTS_TOPIC, dossier_event_record
 from lienthong.logging import get_logger
@@ -36,34 +33,9 @@ FLOW = "dossier_sync"
 """Audit flow of dossier events."""
 PEER = "onestop"
 RECENT_MAX = 10_000
-"""Default number of recently accepted event ids remembered per process."""
+"""Default number of recently accepted deliveries remembered per process."""
 PUBLISH_TIMEOUT_S = 10.0
-"""Default longest wait for the bus and the audit store before answering 503."""
-_LOC_PART_MAX = 64
-
-
-class RecentKeys:
-    """A bounded set of recently seen keys; the least recently seen is forgotten first."""
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
-        self.capacity = capacity
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
-
-    def seen(self, key: Hashable) -> bool:
-        """True when `key` was added and not forgotten since (it becomes the most recent)."""
-        if key in self._keys:
-            self._keys.move_to_end(key)
-            return True
-        return False
-
-    def add(self, key: Hashable) -> None:
-        """Remember `key`, forgetting the oldest beyond capacity."""
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self.capacity:
-            self._keys.popitem(last=False)
+"""Default longest wait for the bus before answering 503 (nothing published)."""
 
 
 class WebhookAccepted(BaseModel):
@@ -74,24 +46,24 @@ class WebhookAccepted(BaseModel):
     accepted: bool = True
     """Always true here: the event is durable on the bus."""
     id: str
-    """`ce_id` of the record on `dossier.events` (the same for every delivery of one `event_id`)."""
+    """`ce_id` of the record on `dossier.events` (the same for every delivery of one `event_id` and version)."""
     duplicate: bool = False
-    """True when this `event_id` was accepted recently and was not published again."""
+    """True when this `event_id` and version was accepted recently and was not published again."""
 
 
 class FieldError(BaseModel):
     """One reason a body was refused."""
 
     loc: str
-    """Path of the offending field, e.g. `dossier.DinhDanhCHS.0.SoDinhDanh` (`<body>` for the whole)."""
+    """The field's path in the body's own names, e.g. `dossier.DinhDanhCHS[0].SoDinhDanh` (`<body>` for the whole)."""
     msg: str
     """What is wrong; never the submitted value."""
     type: str
-    """Pydantic error type, e.g. `missing`, `json_invalid`."""
+    """Error type, e.g. `missing`, `json_invalid`, `int_out_of_range`."""
 
 
 class WebhookRefused(BaseModel):
-    """Answer of a refused body: nothing was published."""
+    """Answer of a refused request: nothing was published."""
 
     model_config = ConfigDict(use_attribute_docstrings=True)
 
@@ -103,43 +75,15 @@ class WebhookRefused(BaseModel):
     """Each offending field (empty for authentication and availability errors)."""
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """The model's JSON Schema with `$defs` inlined: an OpenAPI request body cannot carry `$defs`."""
-    defs = schema.get("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return walk(defs[ref.removeprefix("#/$defs/")])
-            return {k: walk(v) for k, v in node.items() if k != "$defs"}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    inlined: dict[str, Any] = walk(schema)
-    return inlined
+def _render(refusal: InboundRefusal) -> JSONResponse:
+    body = WebhookRefused(
+        detail=refusal.detail, errors=[FieldError(loc=e.loc, msg=e.msg, type=e.type) for e in refusal.errors]
+    )
+    return JSONResponse(body.model_dump(), status_code=refusal.status, headers=refusal.headers)
 
 
-def _refused(
-    status: int, detail: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    body = WebhookRefused(detail=detail, errors=errors or [])
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
-
-
-def _invalid(exc: ValidationError) -> JSONResponse:
-    errors = [
-        FieldError(
-            loc=".".join(str(part)[:_LOC_PART_MAX] for part in e["loc"]) or "<body>",
-            msg=e["msg"],
-            type=e["type"],
-        )
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
-    if any(e.type == "json_invalid" for e in errors):
-        return _refused(400, "the body is not JSON", errors)
-    return _refused(422, f"the dossier event is invalid: {len(errors)} error(s); nothing was published", errors)
+def _refused(status: int, description: str) -> dict[str, Any]:
+    return {"model": WebhookRefused, "description": description}
 
 
 def router(
@@ -152,71 +96,63 @@ def router(
 ) -> APIRouter:
     """The one-stop webhook, publishing to `topic` through `publisher`.
 
-    `settings.webhook_token` (when set) is required as a bearer token. `recent_max` bounds the
-    in-memory set of recently accepted event ids. An event not durable within `publish_timeout_s`
-    (broker unreachable, topic missing) is answered 503.
+    `settings.webhook_token` (when set) is required as a bearer token. `recent_max` bounds the in-memory
+    memory of recent deliveries. An event the bus cannot take within `publish_timeout_s` is answered 503.
     """
-    api = APIRouter(tags=["onestop"])
-    recent = RecentKeys(recent_max)
-    body_schema = _inline_refs(OnestopDossierEventIn.model_json_schema())
-    body_schema.pop("examples", None)
+    guard: DuplicateGuard[str] = DuplicateGuard(capacity=recent_max)
+    auth = bearer_auth(
+        lambda: settings.webhook_token,
+        scheme_name="OnestopWebhookToken",
+        description="`LIENTHONG_ONESTOP_WEBHOOK_TOKEN`, sent as `Authorization: Bearer <token>`.",
+    )
+    api = APIRouter(tags=["onestop"], route_class=InboundRoute.for_renderer(_render, auth=auth))
 
     @api.post(
         PATH,
         status_code=202,
         summary="Receive a dossier event from the one-stop system",
         response_model=WebhookAccepted,
+        dependencies=[Depends(auth.dependency)],
         responses={
-            200: {"model": WebhookAccepted, "description": "Duplicate: this `event_id` was accepted recently."},
-            400: {"model": WebhookRefused, "description": "The body is not JSON. Nothing was published."},
-            401: {"model": WebhookRefused, "description": "Missing or wrong bearer token."},
-            422: {"model": WebhookRefused, "description": "The event breaks a rule; `errors` names each field."},
-            503: {"model": WebhookRefused, "description": "The bus is unavailable; send the event again later."},
+            200: {"model": WebhookAccepted, "description": "Duplicate: this `event_id` and version was accepted."},
+            400: _refused(400, "The body is not JSON. Nothing was published."),
+            401: _refused(401, "Missing or wrong bearer token."),
+            408: _refused(408, "The body did not arrive in time."),
+            413: _refused(413, "The body is larger than accepted (`LIENTHONG_MAX_BODY_BYTES`)."),
+            415: _refused(415, "The Content-Type is not JSON."),
+            422: _refused(422, "The event breaks a rule; `errors` names each field. Nothing was published."),
+            503: _refused(503, "The bus is unavailable; nothing was published; send the event again later."),
         },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": body_schema, "example": EXAMPLE_EVENT}},
-            }
-        },
+        openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE_EVENT}}}},
     )
-    async def dossier_event(request: Request) -> JSONResponse:
+    async def dossier_event(body: OnestopDossierEventIn, request: Request) -> JSONResponse:
         """A dossier changed in the one-stop system: its full state, with a monotonic `version`.
 
-        202 once the event is on `dossier.events` and audited; resend on anything else but 4xx. Sending
-        the same `event_id` again is safe (same record id, same version; the DVCQG sync keeps one).
-        Error answers name fields and rules, never submitted values (they carry personal data).
+        202 once the event is audited and on `dossier.events`; resend on 408, 5xx or no answer. Sending the
+        same `event_id` and version again is safe (200 duplicate, or the same record id). Error answers name
+        fields and rules, never submitted values (they carry personal data).
         """
-        if settings.webhook_token and not bearer_ok(request, settings.webhook_token):
-            return _refused(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-        raw = await request.body()
-        try:
-            body = OnestopDossierEventIn.model_validate_json(raw)
-        except ValidationError as exc:
-            log.info("dossier event refused", errors=exc.error_count())
-            return _invalid(exc)
         event = onestop_event_to_canonical(body)
         value, envelope = dossier_event_record(event, traceparent=request.headers.get("traceparent", ""))
-        if recent.seen(event.event_id):
-            return JSONResponse(WebhookAccepted(id=envelope.id, duplicate=True).model_dump(), status_code=200)
-        try:
-            async with asyncio.timeout(publish_timeout_s):
+        raw = await request.body()
+
+        async def publish() -> str:
+            try:
                 await publisher.publish(
-                    topic,
-                    value,
-                    envelope,
-                    key=event.dossier.code,
-                    flow=FLOW,
-                    peer=PEER,
-                    wire=raw,
+                    topic, value, envelope, key=event.dossier.code, flow=FLOW, peer=PEER, wire=raw,
                     detail={"event_id": event.event_id, "version": event.dossier.version},
-                )
-        except Exception as exc:
-            # Not durable in time (broker, topic or audit store unavailable): the sender must retry. If the
-            # record did reach the bus anyway, the retry carries the same ce_id and version: still one effect.
-            log.warning("dossier event not published", dossier_code=event.dossier.code, error=type(exc).__name__)
-            return _refused(503, "the bus is unavailable; send the event again later", headers={"Retry-After": "5"})
-        recent.add(event.event_id)
-        return JSONResponse(WebhookAccepted(id=envelope.id).model_dump(), status_code=202)
+                    queue_timeout_s=publish_timeout_s,
+                )  # fmt: skip
+            except Exception as exc:
+                log.warning("dossier event not published", dossier_code=event.dossier.code, error=type(exc).__name__)
+                raise InboundRefusal(
+                    503, "the bus is unavailable; nothing was published; send the event again later",
+                    headers={"Retry-After": "5"},
+                ) from exc  # fmt: skip
+            return envelope.id
+
+        ce_id, duplicate = await guard.once((event.event_id, event.dossier.version), publish)
+        answer = WebhookAccepted(id=ce_id, duplicate=duplicate)
+        return JSONResponse(answer.model_dump(), status_code=200 if duplicate else 202)
 
     return api

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,7 +19,7 @@ class OnestopSettings(BaseSettings):
     """Timeout of one call to the one-stop REST API, seconds (connect, read and write each)."""
     concurrency: int = Field(16, ge=1)
     """Most calls to the one-stop REST API in flight at once from one worker."""
-    webhook_token: str = Field("", repr=False)
+    webhook_token: SecretStr = SecretStr("")
     """Bearer token the one-stop system must send to `POST /onestop/dossier-events`
     (`Authorization: Bearer <token>`, compared in constant time). Empty = no authentication: only for
     loopback demos; set it wherever the webhook is reachable from another host."""

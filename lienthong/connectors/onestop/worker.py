@@ -62,10 +62,11 @@ def dossier_event_record(
 ) -> tuple[bytes, Envelope]:
     """The `dossier.events` record (value, envelope) of a one-stop event.
 
-    `ce_id` derives from the one-stop `event_id`, so every delivery of one event gets the same id;
+    `ce_id` derives from the one-stop `event_id` and the dossier `version`, so every delivery of one event
+    gets the same id, and an `event_id` re-sent with a newer version is a new event (the newer state);
     `ce_time` is when the event happened; `ce_subject` (and the key) is the dossier code.
     """
-    ce_id = derived_id(event.event_id, "onestop")
+    ce_id = derived_id(f"{event.event_id}\x1f{event.dossier.version}", "onestop")
     code = event.dossier.code
     if caused_by is None:
         env = new_envelope(
