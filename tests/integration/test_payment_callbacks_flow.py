@@ -4,9 +4,6 @@ INIT from a dossier event, the signed callback, repeats, callback/QUERY races, c
 from __future__ import annotations
 
 import asyncio
-import copy
-import uuid
-from collections import Counter
 from datetime import datetime, timedelta
 
 import httpx
@@ -16,51 +13,25 @@ import pytest
 from lienthong.bus.envelope import header, new_envelope
 from lienthong.bus.producer import Outbound, make_producer, publish_all
 from lienthong.bus.worker import Worker
-from lienthong.connectors.payment.events import DOSSIER_ATTRIBUTE, TOPIC
-from lienthong.connectors.payment.testing import PaymentHarness
+from lienthong.connectors.payment.events import DOSSIER_ATTRIBUTE
+from lienthong.connectors.payment.testing import (
+    PaymentHarness,
+    payment_records,
+    status6_event,
+    types_of,
+)
+from lienthong.connectors.payment.testing import unique_dossier_code as unique_code
 from lienthong.connectors.payment.worker import build_payment_request_flow
-from lienthong.mappings.onestop import EXAMPLE_EVENT, OnestopDossierEventIn, onestop_event_to_canonical
 from lienthong.mappings.wire import VN_TZ, format_dvcqg_time
 from lienthong.schemas.payment import PaymentState
-from lienthong.testing import consume_all, wait_for
+from lienthong.testing import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def unique_code() -> str:
-    return f"000.00.12.H52-250703-{uuid.uuid4().int % 9000 + 1000:04d}"
-
-
-async def payment_records(bootstrap: str, reference: str, *, expect: int, timeout: float = 20) -> list:
-    """Records of `payment.events` keyed by `reference` (reads until `expect` of them arrived)."""
-    found: list = []
-
-    async def enough() -> bool:
-        found[:] = [r for r in await consume_all(bootstrap, TOPIC, expect=10**9, timeout=0.8)
-                    if r.key == reference.encode()]  # fmt: skip
-        return len(found) >= expect
-
-    await wait_for(enough, timeout=timeout, what=f"{expect} payment event(s) for {reference}")
-    return found
-
-
-def types_of(records: list) -> Counter[str]:
-    return Counter(header(r.headers, "ce_type") or "" for r in records)
 
 
 async def post(url: str, body: dict) -> httpx.Response:
     async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(url, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
-
-
-def status6_event(code: str, fee: int = 150000) -> bytes:
-    body = copy.deepcopy(EXAMPLE_EVENT)
-    body["event_id"] = str(uuid.uuid4())
-    d = body["dossier"]
-    d["MaHoSo"] = code
-    d["TrangThaiHoSo"] = "6"
-    d["DanhSachLePhi"] = [{"TenPhiLePhi": "Lệ phí cấp giấy phép", "MaPhiLePhi": "LP-1", "Gia": str(fee)}]
-    return onestop_event_to_canonical(OnestopDossierEventIn.model_validate(body)).model_dump_json().encode()
 
 
 async def test_a_status_6_dossier_event_initiates_one_payment_and_publishes_the_pay_link(
