@@ -45,6 +45,7 @@ from lienthong.connectors.payment.worker import (
 from lienthong.demo.parts import DemoContext
 from lienthong.demo.workload import synthetic_dossier
 from lienthong.mappings.onestop import canonical_to_onestop
+from lienthong.mappings.payment import resumed_dossier
 from lienthong.mappings.wire import VN_TZ, format_dvcqg_time, parse_dvcqg_time
 from lienthong.schemas.dossier import (
     Dossier,
@@ -53,7 +54,6 @@ from lienthong.schemas.dossier import (
     DossierStatus,
     Fee,
     ProcessingStep,
-    SupplementRequest,
 )
 from lienthong.schemas.payment import PaymentState
 from lienthong.testing import ServedApp, consume_all
@@ -290,24 +290,15 @@ class PaymentsDemo:
     @staticmethod
     def _resumed(d: Dossier, item: dict[str, Any]) -> Dossier:
         """The one-stop system's next state after a confirmed payment (status 4, clock resumed)."""
-        version = d.version + 1
-        fees = tuple(
-            f.model_copy(update={"collection_method": int(w["HinhThucThu"])})
-            for f, w in zip(d.fees, item["DanhSachLePhi"], strict=False)
+        methods = [int(w["HinhThucThu"]) for w in item["DanhSachLePhi"] if w.get("HinhThucThu")]
+        return resumed_dossier(
+            d,
+            collection_method=methods[0] if methods else 1,
+            paid_online=ref_online(item["MaThamChieu"]),
+            new_due=parse_dvcqg_time(item["NgayHenTraMoi"]) if item.get("NgayHenTraMoi") else None,
+            at=datetime.now(VN_TZ).replace(microsecond=0),
+            handler_name=d.steps[0].handler_name,
         )
-        update: dict[str, Any] = {"status": DossierStatus.PROCESSING, "version": version, "fees": fees,
-                                  "paid_online": ref_online(item["MaThamChieu"])}  # fmt: skip
-        if item.get("NgayHenTraMoi") and item.get("NgayHenTraTruoc"):
-            update["due_at"] = parse_dvcqg_time(item["NgayHenTraMoi"])
-            update["supplements"] = (*d.supplements, SupplementRequest(
-                id=f"BS-{d.code}-TT", content="Tạm dừng chờ thực hiện nghĩa vụ tài chính; điều chỉnh ngày hẹn trả",
-                requested_at=d.steps[-1].processed_at, fulfilled=True,
-                previous_due_at=parse_dvcqg_time(item["NgayHenTraTruoc"]), new_due_at=update["due_at"],
-            ))  # fmt: skip
-        at = datetime.now(VN_TZ).replace(microsecond=0)
-        step = ProcessingStep(handler_name=d.steps[0].handler_name, processed_at=at, status=DossierStatus.PROCESSING,
-                              content="Đã thực hiện nghĩa vụ tài chính; tiếp tục xử lý")  # fmt: skip
-        return d.model_copy(update={**update, "steps": (*d.steps, step)})
 
     # The check --------------------------------------------------------------------------------------
 

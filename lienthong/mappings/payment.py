@@ -22,7 +22,7 @@ from typing import Any
 from lienthong.calendar import WorkingCalendar
 from lienthong.mappings.errors import MappingError
 from lienthong.mappings.wire import format_dvcqg_time, parse_dvcqg_time
-from lienthong.schemas.dossier import Dossier, SupplementRequest
+from lienthong.schemas.dossier import Dossier, DossierStatus, ProcessingStep, SupplementRequest
 from lienthong.schemas.payment import FeeLine
 
 PROTOCOL_VERSION = "1.0.6"
@@ -301,6 +301,44 @@ def pause_record(
     )
 
 
+def resumed_dossier(
+    dossier: Dossier,
+    *,
+    collection_method: int,
+    paid_online: bool,
+    new_due: datetime | None,
+    at: datetime,
+    handler_name: str,
+) -> Dossier:
+    """The one-stop system's next state of a dossier in status 6 once its payment is confirmed: status 4
+    (processing resumes), one version more, the fees with their `HinhThucThu`, the due date moved back
+    (`new_due`, from the confirmation) with the change recorded as a supplement item (`NgayHenTraTruoc` /
+    `NgayHenTraMoi`), and a processing step at `at`. This is what DVCQG receives on the next sync."""
+    fees = tuple(f.model_copy(update={"collection_method": collection_method}) for f in dossier.fees)
+    update: dict[str, Any] = {
+        "status": DossierStatus.PROCESSING,
+        "version": dossier.version + 1,
+        "fees": fees,
+        "paid_online": dossier.paid_online or paid_online,
+    }
+    paused_at = next(
+        (s.processed_at for s in reversed(dossier.steps) if s.status is DossierStatus.PAYMENT_REQUESTED), None
+    )
+    if new_due is not None and dossier.due_at is not None and new_due != dossier.due_at:
+        update["due_at"] = new_due
+        record = pause_record(
+            dossier.code, paused_at=paused_at or at, previous_due=dossier.due_at, new_due=new_due,
+            number=len(dossier.supplements) + 1,
+        )  # fmt: skip
+        update["supplements"] = (*dossier.supplements, record)
+    step = ProcessingStep(
+        handler_name=handler_name, processed_at=at, status=DossierStatus.PROCESSING,
+        content="Đã thực hiện nghĩa vụ tài chính; tiếp tục xử lý",
+    )  # fmt: skip
+    update["steps"] = (*dossier.steps, step)
+    return dossier.model_copy(update=update)
+
+
 def paid_fees(fees: Sequence[FeeLine], collection_method: int) -> tuple[FeeLine, ...]:
     """The fees with `HinhThucThu` set to how they were collected."""
     return tuple(f.model_copy(update={"collection_method": collection_method}) for f in fees)
@@ -342,5 +380,6 @@ __all__ = [
     "payment_reference",
     "query_message",
     "read_callback",
+    "resumed_dossier",
     "resumed_due_date",
 ]

@@ -161,3 +161,27 @@ def test_paid_fees_carry_their_collection_method_to_dvcqg() -> None:
     assert fees_for_dvcqg(fees) == [
         {"TenPhiLePhi": "Lệ phí", "MaPhiLePhi": "LP-1", "HinhThucThu": "1", "Gia": "150000", "LoaiPhiLePhi": "2"}
     ]
+
+
+def test_a_paid_dossier_resumes_and_dvcqg_receives_the_fee_with_its_collection_method_and_the_new_due_date() -> None:
+    import copy
+
+    from lienthong.mappings.dvcqg import dossier_to_dvcqg
+    from lienthong.mappings.onestop import EXAMPLE_EVENT, OnestopDossierEventIn, onestop_event_to_canonical
+    from lienthong.mappings.payment import resumed_dossier
+
+    body = copy.deepcopy(EXAMPLE_EVENT)
+    body["dossier"]["TrangThaiHoSo"] = "6"
+    body["dossier"]["NgayHenTra"] = "20250708160000"
+    body["dossier"]["DanhSachLePhi"] = [{"TenPhiLePhi": "Lệ phí", "MaPhiLePhi": "LP-1", "Gia": "150000"}]
+    paused = onestop_event_to_canonical(OnestopDossierEventIn.model_validate(body)).dossier
+    new_due = datetime(2025, 7, 10, 15, 0, tzinfo=VN_TZ)
+    resumed = resumed_dossier(paused, collection_method=1, paid_online=True, new_due=new_due,
+                              at=datetime(2025, 7, 9, 9, 0, tzinfo=VN_TZ), handler_name="Cán bộ một cửa")  # fmt: skip
+    item = dossier_to_dvcqg(resumed)
+    assert item["TrangThaiHoSo"] == "4"
+    assert item["NgayHenTra"] == "20250710150000"
+    assert [(f["Gia"], f["HinhThucThu"]) for f in item["DanhSachLePhi"]] == [("150000", "1")]
+    change = item["DanhSachHoSoBoSung"][-1]
+    assert (change["NgayHenTraTruoc"], change["NgayHenTraMoi"]) == ("20250708160000", "20250710150000")
+    assert resumed.version == paused.version + 1
