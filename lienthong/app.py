@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -90,15 +90,10 @@ def create_app(settings: Settings, *, publisher: BusPublisher | None = None, rou
         description="Integration hub of the province: inbound REST for the one-stop system and DVCQG, "
         "health and metrics. Kafka topics are documented at /asyncapi.json.",
         lifespan=lifespan,
+        # Every route: over the cap is 413 before anything parses the body; Starlette counts the bytes
+        # actually received, so a chunked body without Content-Length is capped too.
+        max_body_size=settings.max_body_bytes,
     )
-
-    @api.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        # Refuse oversize bodies before anything parses them (XML bombs, memory exhaustion).
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse({"detail": f"body larger than {settings.max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
 
     # Outermost: per-route counters and latency, request-scoped log context (correlation and trace ids),
     # and a client that hangs up mid-body is a log line, not an unhandled traceback.

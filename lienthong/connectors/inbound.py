@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
+import math
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import orjson
 from fastapi import HTTPException, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -160,8 +161,9 @@ async def read_json_body(request: Request, *, body_timeout_s: float = BODY_TIMEO
     """The request's JSON, read under the app's body cap and a read deadline, sanity-checked and NFC-normalised.
 
     Raises `InboundRefusal`: 415 (not JSON), 413 (over the cap: the app's `max_body_size` counts the bytes
-    actually received, chunked bodies included), 408 (too slow), 400 (not parseable), 422 (an integer
-    outside signed 64-bit). The parsed value is also left on the request, so FastAPI's own body handling
+    actually received, chunked bodies included), 408 (too slow), 400 (not parseable, NaN/Infinity), 422 (an
+    integer outside signed 64-bit, a number too large for a float). The parsed value is also left on the
+    request, so FastAPI's own body handling
     does not parse it again.
     """
     content_type = request.headers.get("content-type", "")
@@ -177,13 +179,10 @@ async def read_json_body(request: Request, *, body_timeout_s: float = BODY_TIMEO
             raise InboundRefusal(413, "the body is larger than this endpoint accepts") from exc
         raise
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        # orjson refuses integers beyond 64 bits itself; say which rule, not where (it has no path).
-        reason = "a number is out of range" if "64-bit" in str(exc) or "range" in str(exc) else "not JSON"
-        kind = "int_out_of_range" if reason != "not JSON" else "json_invalid"
-        status = 422 if kind == "int_out_of_range" else 400
-        raise InboundRefusal(status, f"the body is {reason}", [FieldIssue("<body>", reason, kind)]) from exc
+        # The standard parser, not orjson: orjson turns integers beyond 64 bits into floats silently.
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InboundRefusal(400, "the body is not JSON", [FieldIssue("<body>", "not JSON", "json_invalid")]) from exc
     issues: list[FieldIssue] = []
     value = _sanitise(value, (), issues)
     if issues:
@@ -192,25 +191,26 @@ async def read_json_body(request: Request, *, body_timeout_s: float = BODY_TIMEO
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _nfc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
 def _sanitise(node: Any, path: tuple[int | str, ...], issues: list[FieldIssue]) -> Any:
-    """NFC strings; integers outside signed 64-bit become issues (at their wire path)."""
+    """NFC strings; integers outside signed 64-bit and non-finite floats become issues (at their wire path)."""
     if isinstance(node, str):
-        return node if unicodedata.is_normalized("NFC", node) else unicodedata.normalize("NFC", node)
-    if isinstance(node, bool) or node is None or isinstance(node, float):
-        return node
-    if isinstance(node, int):
-        if not INT64_MIN <= node <= INT64_MAX:
-            issues.append(FieldIssue(wire_path(path), "integer outside the signed 64-bit range", "int_out_of_range"))
-        return node
+        return _nfc(node)
     if isinstance(node, dict):
-        return {
-            (k if unicodedata.is_normalized("NFC", k) else unicodedata.normalize("NFC", k)): _sanitise(
-                v, (*path, k), issues
-            )
-            for k, v in node.items()
-        }
+        return {_nfc(k): _sanitise(v, (*path, k), issues) for k, v in node.items()}
     if isinstance(node, list):
         return [_sanitise(v, (*path, i), issues) for i, v in enumerate(node)]
+    if isinstance(node, float) and not math.isfinite(node):  # 1e999 parses to infinity
+        issues.append(FieldIssue(wire_path(path), "number out of range", "float_out_of_range"))
+    elif isinstance(node, int) and not isinstance(node, bool) and not INT64_MIN <= node <= INT64_MAX:
+        issues.append(FieldIssue(wire_path(path), "integer outside the signed 64-bit range", "int_out_of_range"))
     return node
 
 

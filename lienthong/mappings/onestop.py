@@ -41,6 +41,7 @@ from lienthong.mappings.dvcqg import ATTACHMENT_CONTENT_FIELD, ATTACHMENT_NAME_F
 from lienthong.mappings.errors import MappingError
 from lienthong.mappings.merger import remap_dossier
 from lienthong.mappings.records import OnestopDossierWire, dossier_to_onestop_wire, wire_to_dossier
+from lienthong.mappings.wire import check_year
 from lienthong.schemas.dossier import DossierEvent, DossierEventKind, InboundNotice, NoticeItem
 
 EVENT_TYPES: tuple[str, ...] = tuple(f"dossier.{kind.value}" for kind in DossierEventKind)
@@ -117,7 +118,7 @@ def _aware_iso(value: Any) -> datetime:
         raise MappingError(f"occurred_at: {hint}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise MappingError(f"occurred_at: the UTC offset is missing; {hint}")
-    return value
+    return check_year(value)
 
 
 IsoDatetime = Annotated[
@@ -147,7 +148,7 @@ class OnestopDossierEventIn(BaseModel):
     """When it happened, ISO-8601 with a UTC offset."""
     source: str = Field("onestop", min_length=1, max_length=64)
     """Name of the sending system."""
-    version: int = Field(ge=0, strict=True)
+    version: int = Field(ge=0, le=2**63 - 1, strict=True)
     """Version of the dossier's full state; increases with every change. Older versions are skipped."""
     dossier: OnestopDossierWire
     """The dossier's full state after the event (DongBoHoSoMC names plus TienTrinhXuLy, MaSoThue,

@@ -29,9 +29,11 @@ _SHOW_MAX = 40
 
 
 def _show(value: object) -> str:
-    """A short repr for error messages (only used for values that are not personal data)."""
-    text = repr(value)
-    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 3] + "..."
+    """What a refused value looks like, without the value: error messages reach callers and logs, and a
+    caller's own value is never echoed (it may be personal data in the wrong field)."""
+    if isinstance(value, str):
+        return f"(a text of {len(value)} characters)"
+    return f"(a {type(value).__name__})"
 
 
 def format_dvcqg_time(dt: datetime) -> str:
@@ -57,9 +59,23 @@ def parse_dvcqg_time(s: str) -> datetime:
             "(Asia/Ho_Chi_Minh), e.g. 20250703091500"
         )
     try:
-        return datetime(int(s[0:4]), int(s[4:6]), int(s[6:8]), int(s[8:10]), int(s[10:12]), int(s[12:14]), tzinfo=VN_TZ)
+        parsed = datetime(
+            int(s[0:4]), int(s[4:6]), int(s[6:8]), int(s[8:10]), int(s[10:12]), int(s[12:14]), tzinfo=VN_TZ
+        )
     except ValueError as exc:
-        raise MappingError(f"invalid DVCQG time {_show(s)}: not a real date and time ({exc})") from exc
+        raise MappingError(f"invalid DVCQG time {_show(s)}: not a real date and time") from exc
+    return check_year(parsed)
+
+
+YEAR_MIN, YEAR_MAX = 1900, 2200
+"""Years a time on the wire may carry; anything else is a typo or an attack, refused before publishing."""
+
+
+def check_year(value: datetime) -> datetime:
+    """`value` if its year is within `YEAR_MIN`..`YEAR_MAX`, else `MappingError`."""
+    if not YEAR_MIN <= value.year <= YEAR_MAX:
+        raise MappingError(f"a time must fall in the years {YEAR_MIN}-{YEAR_MAX}")
+    return value
 
 
 def format_flag(value: bool) -> str:

@@ -77,8 +77,10 @@ def mask_identifier(value: object, keep: int = 3) -> str:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    # Never the value itself: refusals reach callers and logs, and a value may be personal data.
+    if isinstance(value, str):
+        return f"(a text of {len(value)} characters)"
+    return f"(a {type(value).__name__})"
 
 
 def validate_agency_code(s: str) -> str:
