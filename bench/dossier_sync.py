@@ -46,13 +46,13 @@ from bus_throughput import machine  # the sibling benchmark (run this file as a 
 from lienthong.bus.envelope import new_id
 from lienthong.bus.topics import create_topics, partitions_of
 from lienthong.connectors.dvcqg.worker import SyncStateStore
-from lienthong.demo.lifecycle import OnestopSimulator
 from lienthong.connectors.onestop.worker import dossier_event_record
 from lienthong.demo.dossiers import start_groups_at_end
+from lienthong.demo.lifecycle import OnestopSimulator
+from lienthong.demo.workload import synthetic_dossier
 from lienthong.mappings.dvcqg import dossier_to_dvcqg, steps_to_dvcqg
 from lienthong.mappings.identifiers import DossierCode
 from lienthong.mappings.onestop import OnestopDossierEventIn, onestop_event_to_canonical
-from lienthong.demo.workload import synthetic_dossier
 from lienthong.mappings.wire import VN_TZ
 from lienthong.schemas.dossier import Dossier, DossierEvent, DossierEventKind, DossierStatus, ProcessingStep
 from lienthong.settings import Settings

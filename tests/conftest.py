@@ -17,6 +17,14 @@ from lienthong.testing import EmbeddedKafka, PostgresCluster, free_port
 _real_connect = socket.socket.connect
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/integration is marked `integration` (a `pytestmark` in a conftest has no effect)."""
+    del config
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
 def _loopback_only(self: socket.socket, address: object) -> object:
     # Tests never reach beyond this machine (zeep's conftest does the same).
     if isinstance(address, tuple) and address and isinstance(address[0], str):

@@ -89,12 +89,18 @@ BatchHandler = Callable[[Sequence[Inbound]], Awaitable[Sequence[BatchResult]]]
 
 
 class RejectionEvent(BaseModel):
-    """Payload on `dossier.outcomes` when a peer refused a record's content (business rejection)."""
+    """Payload on a flow's outcomes topic when a peer refused a record's content (business rejection).
+
+    Generic over flows: `subject` is the record's business key (a dossier code, a payment's `MaThamChieu`).
+    """
 
     rejected_event_id: str
     """`ce_id` of the refused record."""
+    subject: str = ""
+    """The business key of the refused record (its `ce_subject`)."""
     dossier_code: str
-    """The dossier concerned."""
+    """The dossier concerned (= `subject` on dossier-keyed flows; empty otherwise). Kept for consumers written
+    before `subject` existed."""
     flow: str
     """The flow that carried it."""
     peer: str
@@ -122,7 +128,11 @@ class Flow:
     group_id: str = ""
     """Consumer group; default `<LIENTHONG_CONSUMER_GROUP>.<name>`."""
     rejection_topic: str = "dossier.outcomes"
-    """Where business rejections are reported back to the source."""
+    """Where business rejections are reported back to the source (the connector's own outcomes topic)."""
+    rejection_type: str = "vn.gov.lienthong.dossier.rejected.v1"
+    """CloudEvents type of the rejection events this flow publishes."""
+    subject_is_dossier: bool = True
+    """Whether the records' subject is a dossier code (fills `RejectionEvent.dossier_code`)."""
 
 
 class _Paused(Exception):  # noqa: N818 - a signal, not an error
@@ -410,11 +420,12 @@ class Worker:
             return
         if failure is Failure.REJECTION and env is not None:
             event = RejectionEvent(
-                rejected_event_id=env.id, dossier_code=env.subject, flow=self.flow.name, peer=self.flow.peer,
-                code=getattr(res, "code", ""), reason=error_text(res), at=now_rfc3339(),
+                rejected_event_id=env.id, subject=env.subject,
+                dossier_code=env.subject if self.flow.subject_is_dossier else "", flow=self.flow.name,
+                peer=self.flow.peer, code=getattr(res, "code", ""), reason=error_text(res), at=now_rfc3339(),
             )  # fmt: skip
             out_env = env.caused(
-                type="vn.gov.lienthong.dossier.rejected.v1",
+                type=self.flow.rejection_type,
                 source=f"/lienthong/{self.flow.name}",
                 id=derived_id(env.id, "rejected"),
             )

@@ -13,8 +13,6 @@ from lienthong.bus.topics import TopicSpec, create_topics
 from lienthong.settings import Settings
 from lienthong.testing import RecordingPeer, ServedApp
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 async def topic(settings: Settings) -> str:

@@ -61,7 +61,12 @@ def test_a_number_under_a_sensitive_key_is_masked() -> None:
 
 def test_sensitive_keys_are_masked_in_nested_dicts() -> None:
     out = redact({"data": {"hoso": {"ChuHoSo": NAME, "MaHoSo": DOSSIER}}})
-    assert out == {"data": {"hoso": {"ChuHoSo": redact({"ChuHoSo": NAME})["ChuHoSo"], "MaHoSo": DOSSIER}}}
+    masked = out["data"]["hoso"]["ChuHoSo"]
+    # Expectations written by hand, not computed with `redact`: a masking function that masks nothing fails.
+    assert NAME not in str(out)
+    assert not any(word in masked for word in NAME.split())
+    assert out["data"]["hoso"]["MaHoSo"] == DOSSIER
+    assert set(out) == {"data"} and set(out["data"]["hoso"]) == {"ChuHoSo", "MaHoSo"}
 
 
 def test_sensitive_keys_are_masked_in_dicts_inside_lists() -> None:

@@ -35,8 +35,24 @@ def refs_in(node: Any) -> list[str]:
     return []
 
 
-def test_catalogue_is_keyed_by_topic_name() -> None:
-    assert all(name == spec.name for name, spec in catalogue().items())
+EXPECTED_TOPICS = {
+    # Written by hand from the design's flow table (DESIGN.md section 1) and the registered connectors.
+    "dossier.events", "dossier.inbound", "dossier.outcomes", "dossier.alerts", "onestop.dossier-events",
+    "payment.events", "lookup.requests", "lookup.results", "ministry.results", "bus.selftest", "bus.selftest.out",
+}  # fmt: skip
+
+
+def test_catalogue_holds_every_topic_of_the_core_and_the_registered_connectors() -> None:
+    assert set(catalogue()) == EXPECTED_TOPICS
+
+
+def test_a_topic_declared_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lienthong.connectors.registry as registry
+
+    twin = TopicSpec("dossier.events", key="k", description="d", payload="x.y", event_types=())
+    monkeypatch.setattr(registry, "connector_topics", lambda: [twin])
+    with pytest.raises(ValueError, match="declared twice"):
+        catalogue()
 
 
 @pytest.mark.parametrize("spec", CONSUMED, ids=lambda s: s.name)
