@@ -8,6 +8,7 @@ reach lienthong before the final, genuine callback.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -201,3 +202,39 @@ async def test_counter_payments_without_the_bearer_token_are_refused(tmp_path) -
         none = await client.post("/payments/counter", content=b"{}")
         wrong = await client.post("/payments/counter", content=b"{}", headers={"Authorization": "Bearer nope"})
     assert (none.status_code, wrong.status_code) == (401, 401)
+
+
+COUNTER_OK = {"MaHoSo": "000.00.12.H52-250704-0001", "SoTien": "80000", "MaGiaoDich": "POS-1", "MaNganHang": "VCB",
+              "ThoiGianGD": "20250704090000"}  # fmt: skip
+COUNTER_BAD = {
+    "negative_amount": {"SoTien": "-80000"},
+    "float_amount": {"SoTien": 80000.5},
+    "huge_integer_amount": {"SoTien": 10**30},
+    "huge_digit_amount": {"SoTien": "9" * 30},
+    "other_currency": {"MaTienTe": "USD"},
+    "future_time": {"ThoiGianGD": "20991231235959"},
+    "bad_time": {"ThoiGianGD": "2025-07-04"},
+    "bad_dossier_code": {"MaHoSo": "not-a-code"},
+    "fees_not_summing": {"DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí", "Gia": "1000"}]},
+}
+
+
+@pytest.mark.parametrize("name", list(COUNTER_BAD))
+async def test_a_bad_counter_payment_is_refused_with_422_naming_no_value(world, name) -> None:
+    h = world["h"]
+    body = {**COUNTER_OK, "MaGiaoDich": f"POS-{name}", **COUNTER_BAD[name]}
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.post(h.api_url + "/payments/counter", content=json.dumps(body),
+                              headers={"Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 422
+    assert r.json()["accepted"] is False
+    for value in ("-80000", "9" * 30, "USD", "not-a-code", str(10**30)):
+        assert value not in r.text
+    assert await h.store.list_payments(dossier_code=body["MaHoSo"], limit=10) == []
+
+
+async def test_a_counter_payment_that_is_not_json_is_refused_with_415(world) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.post(world["h"].api_url + "/payments/counter", content=b"MaHoSo=1",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 415

@@ -4,7 +4,7 @@ reconciliation, and its sandbox.
 - `settings`: `PaymentSettings` (`LIENTHONG_PAYMENT_*`); `signature`: `MaXacThuc`, both public schemes.
 - `client`: `PaymentClient` (`INIT`, `QUERY`, `GET_BILL`); `store`: `PaymentStore` (one row per
   `MaThamChieu`, settled once); `ledger`: record once, then publish durably; `events`: `payment.events`.
-- `routes`: `POST /payments/dvcqg/confirm` (the signed callback) and `POST /payments/counter`.
+- `routes`: `POST /payments/dvcqg/confirm` (the signed callback); `counter`: `POST /payments/counter` (inbound kit).
 - `worker`: flows `payment_requests`, `payment_notices`, `payment_reconcile`; `reconcile`: `Reconciler`.
 - `sandbox`: the simulated platform, `python -m lienthong.connectors.payment.sandbox --port 8095`.
 - `cli`: `lienthong payments init|list|show|reconcile`.

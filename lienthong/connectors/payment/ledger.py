@@ -158,4 +158,24 @@ class PaymentLedger:
             await self.publish_settled(publisher, record, flow=flow)
 
 
-__all__ = ["PaymentLedger", "Settled"]
+class LazyLedger:
+    """A ledger over a store opened on first use (routers are built before the event loop runs), with
+    batched published flags (one per API process)."""
+
+    def __init__(self, dsn: str, settings: PaymentSettings) -> None:
+        self._store = PaymentStore(dsn)
+        self.ledger = PaymentLedger(self._store, settings, batch_marks=True)
+        self._opened = False
+        self._lock = asyncio.Lock()
+
+    async def store(self) -> PaymentStore:
+        """The store, created and opened once."""
+        if not self._opened:
+            async with self._lock:
+                if not self._opened:
+                    await self._store.open()
+                    self._opened = True
+        return self._store
+
+
+__all__ = ["LazyLedger", "PaymentLedger", "Settled"]

@@ -17,24 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi.responses import Response
 
 from lienthong.audit.record import AuditEntry, digest
-from lienthong.connectors.http import bearer_ok
+from lienthong.connectors.payment.counter import COUNTER_PATH, counter_router
 from lienthong.connectors.payment.events import PEER
-from lienthong.connectors.payment.ledger import PaymentLedger
+from lienthong.connectors.payment.ledger import LazyLedger, PaymentLedger
 from lienthong.connectors.payment.settings import PaymentSettings
 from lienthong.connectors.payment.signature import MessageKind, sign, verify
-from lienthong.connectors.payment.store import PaymentRecord, PaymentStore, now_ms
+from lienthong.connectors.payment.store import PaymentRecord
 from lienthong.logging import get_logger
-from lienthong.mappings.errors import MappingError
-from lienthong.mappings.identifiers import validate_dossier_code
 from lienthong.mappings.payment import (
     CURRENCY,
     OK,
@@ -42,12 +39,10 @@ from lienthong.mappings.payment import (
     CallbackFields,
     CallbackRefused,
     check_callback_time,
-    counter_reference,
-    parse_amount,
     read_callback,
 )
-from lienthong.mappings.wire import VN_TZ, format_dvcqg_time, parse_dvcqg_time
-from lienthong.schemas.payment import ConfirmedBy, FeeLine, PaymentChannel, PaymentState
+from lienthong.mappings.wire import VN_TZ, format_dvcqg_time
+from lienthong.schemas.payment import ConfirmedBy, PaymentChannel, PaymentState
 
 if TYPE_CHECKING:
     from lienthong.bus.publisher import BusPublisher
@@ -56,12 +51,8 @@ log = get_logger("lienthong.payment")
 
 CONFIRM_PATH = "/payments/dvcqg/confirm"
 """The confirmation callback the platform calls."""
-COUNTER_PATH = "/payments/counter"
-"""Counter payments reported by the one-stop system."""
 CALLBACK_FLOW = "payment_callback"
 """Audit flow of confirmation callbacks."""
-COUNTER_FLOW = "payment_counter"
-"""Audit flow of counter payments."""
 PUBLISH_TIMEOUT_S = 10.0
 """Longest wait for the bus and the audit store before a callback is answered "99" (the platform retries)."""
 
@@ -72,29 +63,16 @@ async def read_capped(request: Request, cap: int) -> bytes | None:
     if declared.isdigit() and int(declared) > cap:
         return None
     buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > cap:
+    try:
+        async for chunk in request.stream():
+            buf += chunk
+            if len(buf) > cap:
+                return None
+    except Exception as exc:
+        if getattr(exc, "status_code", None) == 413:  # the app's own cap (LIENTHONG_MAX_BODY_BYTES) tripped first
             return None
+        raise
     return bytes(buf)
-
-
-class _Store:
-    """The payment store, opened on first use (routers are built before the event loop runs)."""
-
-    def __init__(self, dsn: str, settings: PaymentSettings) -> None:
-        self.store = PaymentStore(dsn)
-        self.ledger = PaymentLedger(self.store, settings, batch_marks=True)
-        self._opened = False
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> PaymentStore:
-        if not self._opened:
-            async with self._lock:
-                if not self._opened:
-                    await self.store.open()
-                    self._opened = True
-        return self.store
 
 
 def _answer(settings: PaymentSettings, code: str, description: str, reference: str) -> bytes:
@@ -122,32 +100,10 @@ def _safe_reference(body: Any) -> str:
     return ""
 
 
-class CounterPaymentIn(BaseModel):
-    """A non-cash counter payment reported by the one-stop system (lienthong's contract, Vietnamese names
-    as in the platform's messages)."""
-
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, populate_by_name=True)
-
-    dossier_code: str = Field(alias="MaHoSo", min_length=1, max_length=64)
-    """`MaHoSo`."""
-    amount: int | str = Field(alias="SoTien")
-    """`SoTien`, whole dong."""
-    currency: str = Field(CURRENCY, alias="MaTienTe", max_length=8)
-    """`MaTienTe`: VND only."""
-    transaction_id: str = Field(alias="MaGiaoDich", min_length=1, max_length=255)
-    """The bank's transaction id (POS slip or transfer reference)."""
-    bank_code: str = Field("", alias="MaNganHang", max_length=255)
-    """`MaNganHang`."""
-    paid_at: str = Field(alias="ThoiGianGD", min_length=14, max_length=14)
-    """`ThoiGianGD`, `yyyyMMddHHmmss`."""
-    fees: list[dict[str, Any]] = Field(default_factory=list, alias="DanhSachLePhi", max_length=100)
-    """`DanhSachLePhi` items paid (`TenPhiLePhi`, `MaPhiLePhi`, `Gia`, `LoaiPhiLePhi`)."""
-
-
 def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str) -> APIRouter:
     """The payment routes, publishing through `publisher`, recording in the store at `store_dsn`."""
     api = APIRouter(tags=["payment"])
-    holder = _Store(store_dsn, settings)
+    holder = LazyLedger(store_dsn, settings)
 
     async def refuse(reason: str, reference: str, raw: bytes, status: int = 400) -> Response:
         await publisher.audit.append([
@@ -224,7 +180,7 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
             )  # fmt: skip
         except CallbackRefused as exc:
             return await refuse(str(exc), reference, raw)
-        store = await holder.get()
+        store = await holder.store()
         ledger = holder.ledger
         ref = fields.reference
         state = PaymentState.PAID if fields.succeeded else PaymentState.FAILED
@@ -263,69 +219,8 @@ def router(publisher: BusPublisher, settings: PaymentSettings, *, store_dsn: str
             )  # fmt: skip
         return Response(answer, media_type="application/json")
 
-    @api.post(COUNTER_PATH, status_code=202, summary="A non-cash payment at the one-stop desk")
-    async def counter(request: Request) -> JSONResponse:  # noqa: PLR0911 - one check, one answer, in order
-        """The one-stop system reports a bank POS or transfer payment taken at the desk.
-
-        202 once `payment.confirmed` is durable on the bus; 200 `duplicate` for the same `MaGiaoDich` again.
-        """
-        token = settings.counter_token.get_secret_value()
-        if token and not bearer_ok(request, token):
-            return JSONResponse({"accepted": False, "detail": "missing or wrong bearer token"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        raw = await read_capped(request, settings.callback_max_bytes)
-        if raw is None:
-            return JSONResponse({"accepted": False, "detail": "body too large"}, status_code=413)
-        try:
-            body = CounterPaymentIn.model_validate_json(raw)
-            validate_dossier_code(body.dossier_code)
-            amount = parse_amount(body.amount)
-            paid_at = parse_dvcqg_time(body.paid_at)
-            fees = tuple(
-                FeeLine(
-                    name=str(f.get("TenPhiLePhi") or "Lệ phí"),
-                    amount_vnd=parse_amount(f.get("Gia", 0)),
-                    code=f.get("MaPhiLePhi") or None,
-                )
-                for f in body.fees
-            ) or (FeeLine(name="Phí, lệ phí", amount_vnd=amount),)
-        except (ValidationError, MappingError, ValueError) as exc:
-            what = "the body is invalid" if isinstance(exc, ValidationError) else str(exc)
-            return JSONResponse({"accepted": False, "detail": what[:300]}, status_code=422)
-        if body.currency != CURRENCY:
-            return JSONResponse({"accepted": False, "detail": "MaTienTe must be VND"}, status_code=422)
-        if paid_at > datetime.now(VN_TZ) + timedelta(seconds=settings.callback_future_skew_s):
-            return JSONResponse({"accepted": False, "detail": "ThoiGianGD lies in the future"}, status_code=422)
-        store = await holder.get()
-        ledger = holder.ledger
-        ref = counter_reference(body.dossier_code, body.transaction_id)
-        pending = PaymentRecord(
-            reference=ref, dossier_code=body.dossier_code, attempt=1, channel=PaymentChannel.COUNTER,
-            state=PaymentState.PENDING, amount_vnd=amount, currency=CURRENCY, fees=fees, created_ms=now_ms(),
-        )  # fmt: skip
-        record, created = await store.create(pending)
-        if record.amount_vnd != amount:
-            return JSONResponse({"accepted": False, "detail": "this MaGiaoDich was reported with another amount"},
-                                status_code=409)  # fmt: skip
-        try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                received = AuditEntry(
-                    flow=COUNTER_FLOW, direction="in", peer="onestop", outcome="received",
-                    dossier_code=body.dossier_code, event_type="counter_payment", digest=digest(raw),
-                    detail={"reference": ref},
-                )  # fmt: skip
-                await ledger.settle_and_publish(
-                    publisher, ref, PaymentState.PAID, flow=COUNTER_FLOW, confirmed_by=ConfirmedBy.COUNTER.value,
-                    transaction_id=body.transaction_id, bank_code=body.bank_code or None, paid_at=paid_at.isoformat(),
-                    also=[received],
-                )  # fmt: skip
-        except Exception:
-            return JSONResponse({"accepted": False, "detail": "the bus is unavailable; send it again later"},
-                                status_code=503, headers={"Retry-After": "5"})  # fmt: skip
-        return JSONResponse({"accepted": True, "MaThamChieu": ref, "duplicate": not created},
-                            status_code=202 if created else 200)  # fmt: skip
-
+    api.include_router(counter_router(publisher, settings, holder))
     return api
 
 
-__all__ = ["CONFIRM_PATH", "COUNTER_PATH", "CounterPaymentIn", "read_capped", "router"]
+__all__ = ["CONFIRM_PATH", "COUNTER_PATH", "read_capped", "router"]
