@@ -115,6 +115,7 @@ class PaymentsDemo:
         """Drive the payments and check both sides agree; the summary keys."""
         from lienthong.demo.dossiers import start_groups_at_end
 
+        began = time.monotonic()
         s, payment = ctx.settings, PaymentSettings()
         self.platform.configure(callback_url=ctx.api_url + CONFIRM_PATH, base_url=self._platform_srv.url,
                                 secret=payment.secret.get_secret_value(), scheme=payment.signature,
@@ -140,7 +141,9 @@ class PaymentsDemo:
             forged = await self._forge(client, ctx.api_url + CONFIRM_PATH, [f"{d.code}-TT01" for d in online])
             latest = {d.code: d for d in paused + counter}
             resumed = await self._settle_and_resume(client, webhook, latest, ctx, s)
-        return await self._summary(ctx, online, counter_refs, forged, resumed)
+        summary = await self._summary(ctx, online, counter_refs, forged, resumed)
+        summary["payments_seconds"] = round(time.monotonic() - began, 1)
+        return summary
 
     # The one-stop system's side -----------------------------------------------------------------------
 
