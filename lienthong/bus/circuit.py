@@ -65,6 +65,12 @@ class Circuit:
         self.open_s = self.base_open_s
         self._probe_out = False
 
+    def inconclusive(self) -> None:
+        """The probe's record never reached the peer (skipped as a duplicate, refused by our own validation):
+        it says nothing about the peer, so the circuit stays half-open and the next record probes."""
+        if self.state is CircuitState.HALF_OPEN:
+            self._probe_out = False
+
     def failure(self) -> None:
         """A call failed transiently."""
         if self.state is CircuitState.HALF_OPEN:
@@ -85,3 +91,17 @@ class Circuit:
     def is_open(self) -> bool:
         """True while calls are held back (open, or half-open with the probe out)."""
         return self.state is not CircuitState.CLOSED
+
+
+_SHARED: dict[tuple[str, str], Circuit] = {}
+
+
+def shared_circuit(peer: str, scope: str, make: Callable[[], Circuit]) -> Circuit:
+    """The one circuit of `peer` within `scope` (a process's consumer group): every flow that calls the same
+    peer shares it, so one flow finding the peer down pauses the others too instead of each burning its own
+    attempts. `make` builds it the first time."""
+    key = (peer, scope)
+    circuit = _SHARED.get(key)
+    if circuit is None:
+        circuit = _SHARED[key] = make()
+    return circuit

@@ -34,7 +34,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from lienthong import metrics
 from lienthong.audit.record import AuditEntry, digest
 from lienthong.audit.writer import AuditWriter
-from lienthong.bus.circuit import Circuit
+from lienthong.bus.circuit import Circuit, shared_circuit
 from lienthong.bus.envelope import Envelope, derived_id, now_rfc3339
 from lienthong.bus.policy import (
     Failure,
@@ -135,6 +135,13 @@ class Flow:
     """Whether the records' subject is a dossier code (fills `RejectionEvent.dossier_code`)."""
 
 
+def _reached_peer(result: BatchResult, peer: str) -> bool:
+    """Did this result come from an exchange with the peer (a sent effect, or the peer's own refusal)?"""
+    if isinstance(result, Outcome):
+        return any(a.direction == "out" and a.outcome == "sent" for a in result.audit)
+    return isinstance(result, LienthongError) and bool(result.peer) and result.peer == peer
+
+
 class _Paused(Exception):  # noqa: N818 - a signal, not an error
     """Some records could not be tried because the peer's circuit is open."""
 
@@ -161,12 +168,18 @@ class Worker:
         self.retry_topic = f"{flow.topic}.retry"
         self.dlq_topic = f"{flow.topic}.dlq"
         self.schedule = RetrySchedule(settings.retry_attempts, settings.retry_base_s, settings.retry_max_s)
-        self.circuit = circuit or Circuit(
-            flow.peer,
-            threshold=settings.circuit_failure_threshold,
-            open_s=settings.circuit_open_s,
-            max_s=settings.circuit_open_max_s,
-        )
+
+        def make_circuit() -> Circuit:
+            return Circuit(
+                flow.peer,
+                threshold=settings.circuit_failure_threshold,
+                open_s=settings.circuit_open_s,
+                max_s=settings.circuit_open_max_s,
+            )
+
+        # Flows calling one peer share its circuit; a flow that calls no peer ("-") has its own.
+        peer_key = flow.peer if flow.peer not in ("", "-") else f"-{flow.name}"
+        self.circuit = circuit or shared_circuit(peer_key, settings.consumer_group, make_circuit)
         self._own_producer = producer is None
         self.producer = producer or make_producer(settings)
         self.consumer = AIOKafkaConsumer(
@@ -369,8 +382,12 @@ class Worker:
                 any_transient = True
         if any_transient:
             self.circuit.failure()
-        elif out:
+        elif any(_reached_peer(r, self.flow.peer) for r in out):
             self.circuit.success()
+        else:
+            # Nothing in this call reached the peer (all skipped, or refused by our own checks): no news of
+            # the peer's health, so a half-open circuit does not close on it.
+            self.circuit.inconclusive()
         if self.circuit.is_open:
             # Records tried in this call keep their failure and go round the retry topic (their attempt
             # count grows, so one record that always fails cannot stall the flow behind the circuit);

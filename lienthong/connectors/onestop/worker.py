@@ -17,16 +17,15 @@ same event on `dossier.events`; the DVCQG sync skips versions it already has.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
-from lienthong.audit.record import AuditEntry, digest
+from lienthong.audit.record import digest
+from lienthong.bus.effects import Effect, Effects
 from lienthong.bus.envelope import Envelope, derived_id, new_envelope
 from lienthong.bus.idempotency import IdempotencyStore, effect_key
 from lienthong.bus.producer import Outbound
@@ -34,7 +33,7 @@ from lienthong.bus.topics import TopicSpec
 from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome
 from lienthong.connectors.onestop.client import OPERATION, PEER, OnestopClient
 from lienthong.connectors.onestop.settings import OnestopSettings
-from lienthong.errors import PermanentError, TransientError
+from lienthong.errors import PermanentError
 from lienthong.mappings import MAPPING_VERSION
 from lienthong.mappings.onestop import OnestopDossierEventIn, notice_to_onestop, onestop_event_to_canonical
 from lienthong.mappings.records import describe
@@ -98,74 +97,31 @@ def source_topic_spec(onestop: OnestopSettings) -> TopicSpec:
     )
 
 
-def _store_down(exc: Exception) -> TransientError:
-    return TransientError(f"idempotency store unavailable: {type(exc).__name__}", peer="idempotency-store")
-
-
 class NoticeDeliveryHandler:
-    """Batch handler: each `InboundNotice` record posted once to the one-stop REST API."""
+    """Batch handler: each `InboundNotice` record posted once to the one-stop REST API (on the effects kit)."""
 
     def __init__(self, client: OnestopClient, idempotency: IdempotencyStore) -> None:
         self.client = client
-        self.idempotency = idempotency
+        self.effects = Effects(idempotency, flow=DELIVERY_FLOW, peer=PEER, scope=NOTICE_SCOPE)
+
+    def _plan(self, msg: Inbound) -> Effect | BaseException:
+        try:
+            notice = InboundNotice.model_validate_json(msg.value)
+        except ValidationError as exc:
+            return PermanentError(f"invalid inbound notice: {describe(exc)}")
+        body = orjson.dumps(notice_to_onestop(notice))
+        # Keyed by the notice's bytes, not its event id: a redriven record gets a new id, and the same
+        # notice must still reach the one-stop system once.
+        key = effect_key(NOTICE_SCOPE, digest(msg.value))
+
+        async def deliver(idempotency_key: str) -> str:
+            return await self.client.deliver_notice(body, idempotency_key=idempotency_key)
+
+        return Effect(key=key, body=body, make=deliver, operation=OPERATION)
 
     async def __call__(self, batch: Sequence[Inbound]) -> Sequence[BatchResult]:
-        """Parse, skip effects already made, post the rest concurrently, store the new results."""
-        results: list[BatchResult] = []
-        todo: dict[str, bytes] = {}  # effect key -> body; records with one key share one call
-        keys: list[str] = []
-        for msg in batch:
-            # Keyed by the notice's bytes, not its event id: a redriven record gets a new id, and the
-            # same notice must still reach the one-stop system once.
-            key = effect_key(NOTICE_SCOPE, digest(msg.value))
-            keys.append(key)
-            try:
-                notice = InboundNotice.model_validate_json(msg.value)
-            except ValidationError as exc:
-                results.append(PermanentError(f"invalid inbound notice: {describe(exc)}"))
-                continue
-            todo.setdefault(key, orjson.dumps(notice_to_onestop(notice)))
-            results.append(Outcome())
-        try:
-            stored = await self.idempotency.get_many(todo)
-        except SQLAlchemyError as exc:
-            return [_store_down(exc) if isinstance(r, Outcome) else r for r in results]
-        calls = {k: body for k, body in todo.items() if k not in stored}
-        replies = await asyncio.gather(
-            *(self.client.deliver_notice(body, idempotency_key=k) for k, body in calls.items()),
-            return_exceptions=True,
-        )
-        made = dict(zip(calls, replies, strict=True))
-        # One write for the batch; a crash before it only means the system sees the same key again.
-        try:
-            await self.idempotency.put_many(NOTICE_SCOPE, {k: r for k, r in made.items() if isinstance(r, str)})
-        except SQLAlchemyError as exc:
-            # Delivered but not recorded: retry later; the one-stop system answers a repeated key the same.
-            return [_store_down(exc) if isinstance(r, Outcome) else r for r in results]
-        sent_now: set[str] = set()
-        for i, (msg, key) in enumerate(zip(batch, keys, strict=True)):
-            if not isinstance(results[i], Outcome):
-                continue
-            reply = made.get(key)
-            if isinstance(reply, BaseException):
-                results[i] = reply
-            elif reply is None or key in sent_now:  # delivered by an earlier attempt or record
-                results[i] = Outcome(result="skipped_duplicate")
-            else:
-                sent_now.add(key)
-                sent = AuditEntry(
-                    flow=DELIVERY_FLOW,
-                    direction="out",
-                    peer=PEER,
-                    outcome="sent",
-                    dossier_code=msg.envelope.subject,
-                    correlation_id=msg.envelope.correlation_id,
-                    event_type=OPERATION,
-                    digest=digest(todo[key]),
-                    detail={"idempotency_key": key},
-                )
-                results[i] = Outcome(audit=[sent])
-        return results
+        """Plan each record's delivery; the effects kit skips what was delivered and makes the rest once."""
+        return await self.effects.run(batch, [self._plan(msg) for msg in batch])
 
 
 class DossierEventIntakeHandler:
