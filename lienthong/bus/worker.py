@@ -199,6 +199,8 @@ class Worker:
         self._committed: dict[TopicPartition, int] = {}
         self._circuit_paused = False
         self._stop = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.stats: dict[str, int] = {
             "consumed": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "rejected": 0, "paused": 0,
         }  # fmt: skip
@@ -213,6 +215,14 @@ class Worker:
             await self.producer.start()
         await self.consumer.start()
         self.consumer.subscribe([self.flow.topic, self.retry_topic], listener=_Rebalance(self))
+
+    async def wait_idle(self) -> None:
+        """Until the batch in progress (if any) is settled and committed, bounded by the poll interval."""
+        try:
+            async with asyncio.timeout(self.settings.max_poll_interval_ms / 1000):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("rebalance went on while a batch was still in progress", flow=self.flow.name)
 
     def forget(self, tp: TopicPartition) -> None:
         """A partition was revoked: drop its retry pause and lag bookkeeping."""
@@ -245,7 +255,11 @@ class Worker:
                 self._resume_due()
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.consume_batch_max)
                 if batch:
-                    await self.process(batch)
+                    self._idle.clear()
+                    try:
+                        await self.process(batch)
+                    finally:
+                        self._idle.set()
                 self._update_lag()
         finally:
             await self.close()
@@ -499,13 +513,16 @@ class Worker:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Keeps pauses right across rebalances: revoked partitions are forgotten; newly assigned ones are
-    paused while the circuit is open."""
+    """Keeps rebalances clean: a member gives its partitions up only after its batch in progress is settled
+    and committed (so two members never work on one key's records at once); revoked partitions are
+    forgotten; newly assigned ones are paused while the circuit is open."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # aiokafka awaits this before the member rejoins, so the new owner cannot start before it returns.
+        await self.worker.wait_idle()
         for tp in revoked:
             self.worker.forget(tp)
 
