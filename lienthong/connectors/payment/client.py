@@ -102,8 +102,8 @@ class PaymentClient:
             reason = str(reply.get("MoTaLoi") or "refused without a reason")[:300]
             raise BusinessRejection(f"{PEER} refused INIT: {reason}", peer=PEER, code=reply["MaLoi"])
         url = reply.get("UrlThanhToan")
-        if not isinstance(url, str) or not url:
-            raise PermanentError(f"{PEER} INIT: reply lacks UrlThanhToan", peer=PEER)
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2000:
+            raise PermanentError(f"{PEER} INIT: reply lacks a usable UrlThanhToan (an http(s) URL)", peer=PEER)
         return url
 
     async def query(self, reference: str, *, at: datetime) -> QueryResult:

@@ -39,7 +39,14 @@ from lienthong.connectors.payment.settings import PaymentSettings
 from lienthong.connectors.payment.store import PaymentRecord, PaymentStore, now_ms
 from lienthong.errors import LienthongError, PermanentError, TransientError
 from lienthong.logging import get_logger
-from lienthong.mappings.payment import CURRENCY, fee_lines, fees_for_dvcqg, init_message, payment_reference
+from lienthong.mappings.payment import (
+    AMOUNT_DIGITS_MAX,
+    CURRENCY,
+    fee_lines,
+    fees_for_dvcqg,
+    init_message,
+    payment_reference,
+)
 from lienthong.mappings.records import describe
 from lienthong.mappings.wire import VN_TZ, format_dvcqg_time
 from lienthong.schemas.dossier import DossierEvent, DossierStatus
@@ -96,10 +103,14 @@ class PaymentRequestHandler:
         except ValidationError as exc:
             return PermanentError(f"invalid dossier event: {describe(exc)}")
         d = event.dossier
-        fees = fee_lines(d)
-        amount = sum(f.amount_vnd for f in fees)
-        if d.status is not DossierStatus.PAYMENT_REQUESTED or amount <= 0:
+        if d.status is not DossierStatus.PAYMENT_REQUESTED:
             return Outcome(result="skipped")
+        amount = sum(f.amount_vnd for f in d.fees)
+        if amount <= 0:
+            return Outcome(result="skipped")
+        if amount >= 10**AMOUNT_DIGITS_MAX:
+            return PermanentError(f"the fees of {d.code} add up to more than {AMOUNT_DIGITS_MAX} digits of dong")
+        fees = fee_lines(d)
         entries = [s for s in d.steps if s.status is DossierStatus.PAYMENT_REQUESTED]
         attempt = max(1, len(entries))
         paused_at = entries[-1].processed_at if entries else event.occurred_at
