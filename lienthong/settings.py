@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         description="Base URL where consumers reach lienthong's API; records' `ce_dataschema` is "
         "`{public_url}/schemas/<PayloadModel>.json`, served there.",
     )
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, description="A client whose request headers take longer than this is disconnected (slowloris)."
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted HTTP/XML request body; larger gets 413."
     )

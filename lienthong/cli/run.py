@@ -86,7 +86,10 @@ def api(
     require_broker(s.bootstrap_servers)
     # log_config=None: uvicorn's own loggers (access log included) go through lienthong's structlog pipeline.
     configure_logging(s.log_format, s.log_level)
-    uvicorn.run("lienthong.app:asgi_app", factory=True, host=bind, port=port or s.http_port, log_config=None)
+    from lienthong.http_server import uvicorn_options
+
+    uvicorn.run("lienthong.app:asgi_app", factory=True, host=bind, port=port or s.http_port, log_config=None,
+                **uvicorn_options(s.http_header_timeout_s))  # fmt: skip
 
 
 @app.command("demo")
