@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lienthong import __version__
 from lienthong.audit.writer import AuditWriter
@@ -65,6 +67,42 @@ def default_flows() -> list[str]:
     return [name for name, spec in all_flows().items() if spec.default]
 
 
+class BodySizeLimit:
+    """Every route's body cap, before anything parses it (XML bombs, memory exhaustion).
+
+    A declared Content-Length over the cap is a JSON 413 at once. Without one (chunked), the bytes actually
+    received are counted and the read that crosses the cap raises `HTTPException(413)`: the inbound kit and
+    the SOAP endpoint render it in their own formats, any other route answers FastAPI's JSON 413.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer or wrap `receive`; pass everything else through."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                reply = JSONResponse({"detail": f"body larger than {self.max_bytes} bytes"}, status_code=413)
+                await reply(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, f"body larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def create_app(settings: Settings, *, publisher: BusPublisher | None = None, routes: bool = True) -> FastAPI:
     """The one ASGI app: health, metrics, AsyncAPI and, with `routes`, the connectors' inbound routes.
 
@@ -90,11 +128,9 @@ def create_app(settings: Settings, *, publisher: BusPublisher | None = None, rou
         description="Integration hub of the province: inbound REST for the one-stop system and DVCQG, "
         "health and metrics. Kafka topics are documented at /asyncapi.json.",
         lifespan=lifespan,
-        # Every route: over the cap is 413 before anything parses the body; Starlette counts the bytes
-        # actually received, so a chunked body without Content-Length is capped too.
-        max_body_size=settings.max_body_bytes,
     )
 
+    api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost: per-route counters and latency, request-scoped log context (correlation and trace ids),
     # and a client that hangs up mid-body is a log line, not an unhandled traceback.
     api.add_middleware(ObserveRequests)

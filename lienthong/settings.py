@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -161,8 +161,9 @@ def settings_markdown_table() -> str:
         for var, name in env_names(cls).items():
             field = cls.model_fields[name]
             default = "(computed)" if field.default_factory is not None else repr(field.default)
-            if "password" in name or "token" in name:
-                default = "(secret)" if field.default else "''"
+            if isinstance(field.default, SecretStr) or any(w in name for w in ("password", "token", "secret")):
+                shown = field.default.get_secret_value() if isinstance(field.default, SecretStr) else field.default
+                default = "(secret)" if shown else "''"
             description = (field.description or "").replace("\n", " ")
             rows.append(f"| `{var}` | `{default}` | {description} |")
     return "\n".join(rows)

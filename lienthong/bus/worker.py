@@ -48,7 +48,7 @@ from lienthong.bus.policy import (
 )
 from lienthong.bus.producer import Outbound, make_producer, publish_all
 from lienthong.errors import LienthongError, PermanentError, TransientError
-from lienthong.logging import get_logger
+from lienthong.logging import bound_record, get_logger
 from lienthong.settings import Settings
 
 log = get_logger("lienthong.bus")
@@ -473,8 +473,9 @@ class Worker:
         audit.append(entry("dead_lettered", reason=failure.value, error=type(res).__name__))
         self.stats["dead_lettered"] += 1
         metrics.DEAD_LETTERED.labels(self.flow.topic, failure.value).inc()
-        log.warning("dead-lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                    reason=failure.value, error=error_text(res), dossier_code=subject)  # fmt: skip
+        with bound_record(env.correlation_id if env else "", env.traceparent if env else "", dossier_code=subject):
+            log.warning("dead-lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                        reason=failure.value, error=error_text(res))  # fmt: skip
 
     async def _commit(
         self, batch: dict[TopicPartition, list[ConsumerRecord]], stop_at: dict[TopicPartition, int]

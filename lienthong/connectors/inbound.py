@@ -33,11 +33,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from fastapi import HTTPException, Request, Response, Security
+from fastapi import Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr, ValidationError
+from starlette.exceptions import HTTPException
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -160,7 +161,7 @@ def _is_json(content_type: str) -> bool:
 async def read_json_body(request: Request, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Any:
     """The request's JSON, read under the app's body cap and a read deadline, sanity-checked and NFC-normalised.
 
-    Raises `InboundRefusal`: 415 (not JSON), 413 (over the cap: the app's `max_body_size` counts the bytes
+    Raises `InboundRefusal`: 415 (not JSON), 413 (over the cap: the app's `BodySizeLimit` counts the bytes
     actually received, chunked bodies included), 408 (too slow), 400 (not parseable, NaN/Infinity), 422 (an
     integer outside signed 64-bit, a number too large for a float). The parsed value is also left on the
     request, so FastAPI's own body handling

@@ -181,7 +181,11 @@ async def _run(s: Settings, *, dossiers: int, console: Console, seed: int, start
         async with ServedApp(api) as api_srv, httpx.AsyncClient(timeout=30) as client:
             report, outage = await _drive(sim, client, api_srv.url, total, dvcqg, console)
             for i, code in enumerate(sim.emitted_codes[:NOTICES]):
-                await client.post(f"{api_srv.url}/dvcqg/push", content=orjson.dumps(_notice(i, code)))
+                await client.post(
+                    f"{api_srv.url}/dvcqg/push",
+                    content=orjson.dumps(_notice(i, code)),
+                    headers={"Content-Type": "application/json"},
+                )
             bad = await _await_sync(sim, dvcqg, console)
             await _await_notices(onestop, min(NOTICES, len(sim.emitted_codes)))
             notices = len(onestop.notices)

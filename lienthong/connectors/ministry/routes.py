@@ -33,6 +33,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from lxml import etree
+from starlette.exceptions import HTTPException
 
 from lienthong.audit.record import AuditEntry, digest
 from lienthong.bus.envelope import derived_id, new_envelope
@@ -116,11 +117,18 @@ async def read_capped(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) as soon as more than `limit` bytes were actually read."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise client_fault(f"request larger than {limit} bytes", http_status=413)
-        chunks.append(chunk)
+    too_large = client_fault(f"request larger than {limit} bytes", http_status=413)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except HTTPException as exc:
+        # The app-wide cap (FastAPI's max_body_size) counts the same bytes and may stop the stream first.
+        if exc.status_code == 413:
+            raise too_large from exc
+        raise
     return b"".join(chunks)
 
 
