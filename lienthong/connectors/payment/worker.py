@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lienthong.audit.record import AuditEntry, digest
 from lienthong.audit.writer import AuditWriter
+from lienthong.bus.effects import Effect, Effects, store_unavailable
 from lienthong.bus.idempotency import IdempotencyStore, effect_key
 from lienthong.bus.publisher import BusPublisher
 from lienthong.bus.worker import BatchResult, Flow, Inbound, Outcome
@@ -37,7 +38,7 @@ from lienthong.connectors.payment.reconcile import FLOW as RECONCILE_FLOW
 from lienthong.connectors.payment.reconcile import Reconciler
 from lienthong.connectors.payment.settings import PaymentSettings
 from lienthong.connectors.payment.store import PaymentRecord, PaymentStore, now_ms
-from lienthong.errors import LienthongError, PermanentError, TransientError
+from lienthong.errors import LienthongError, PermanentError
 from lienthong.logging import get_logger
 from lienthong.mappings.payment import (
     AMOUNT_DIGITS_MAX,
@@ -64,10 +65,6 @@ NOTICE_SCOPE = "payment.notice"
 NOTICE_SERVICE = "ThongBaoThanhToan"
 """`service` of payment notices posted to the one-stop system."""
 DOSSIER_TOPIC = "dossier.events"
-
-
-def _store_down(exc: Exception) -> TransientError:
-    return TransientError(f"payment store unavailable: {type(exc).__name__}", peer="payment-store")
 
 
 def default_store_dsn(settings: Settings, payment: PaymentSettings) -> str:
@@ -124,7 +121,7 @@ class PaymentRequestHandler:
                 )
             )  # fmt: skip
         except SQLAlchemyError as exc:
-            return _store_down(exc)
+            return store_unavailable(exc)
         except LienthongError as exc:
             return exc
         if record.state is not PaymentState.PENDING:
@@ -142,7 +139,7 @@ class PaymentRequestHandler:
             try:
                 await self.ledger.store.set_initiated(reference, url)
             except SQLAlchemyError as exc:
-                return _store_down(exc)
+                return store_unavailable(exc)
             record = await self.ledger.store.get(reference) or record
             audit.append(
                 AuditEntry(
@@ -205,56 +202,28 @@ class OnestopNotifier:
 
 
 class PaymentNoticeHandler:
-    """Batch handler: each payment event posted once to the one-stop system."""
+    """Batch handler: each payment event posted once to the one-stop system (on the effects kit)."""
 
     def __init__(self, notifier: OnestopNotifier, idempotency: IdempotencyStore) -> None:
         self.notifier = notifier
-        self.idempotency = idempotency
+        self.effects = Effects(idempotency, flow=NOTICE_FLOW, peer="onestop", scope=NOTICE_SCOPE)
+
+    def _plan(self, msg: Inbound) -> Effect | BaseException:
+        try:
+            event = PaymentEvent.model_validate_json(msg.value)
+        except ValidationError as exc:
+            return PermanentError(f"invalid payment event: {describe(exc)}")
+        body = notice_body(event)
+
+        async def deliver(key: str) -> str:
+            return await self.notifier.deliver(body, key=key)
+
+        return Effect(key=effect_key(NOTICE_SCOPE, msg.envelope.id), body=body, make=deliver,
+                      operation=OnestopNotifier.OPERATION)  # fmt: skip
 
     async def __call__(self, batch: Sequence[Inbound]) -> Sequence[BatchResult]:
-        """Parse, skip events delivered already, deliver the rest, store the results."""
-        parsed: list[tuple[str, bytes] | BatchResult] = []
-        for msg in batch:
-            try:
-                event = PaymentEvent.model_validate_json(msg.value)
-            except ValidationError as exc:
-                parsed.append(PermanentError(f"invalid payment event: {describe(exc)}"))
-                continue
-            parsed.append((effect_key(NOTICE_SCOPE, msg.envelope.id), notice_body(event)))
-        keys = [p[0] for p in parsed if isinstance(p, tuple)]
-        try:
-            stored = await self.idempotency.get_many(keys)
-        except SQLAlchemyError as exc:
-            return [_store_down(exc) for _ in batch]
-        calls = {p[0]: p[1] for p in parsed if isinstance(p, tuple) and p[0] not in stored}
-        replies = await asyncio.gather(
-            *(self.notifier.deliver(body, key=k) for k, body in calls.items()), return_exceptions=True
-        )
-        made = dict(zip(calls, replies, strict=True))
-        try:
-            await self.idempotency.put_many(NOTICE_SCOPE, {k: r for k, r in made.items() if isinstance(r, str)})
-        except SQLAlchemyError as exc:
-            return [_store_down(exc) for _ in batch]
-        results: list[BatchResult] = []
-        sent: set[str] = set()
-        for msg, p in zip(batch, parsed, strict=True):
-            if not isinstance(p, tuple):
-                results.append(p)
-                continue
-            key, body = p
-            reply = made.get(key)
-            if isinstance(reply, BaseException):
-                results.append(reply)
-            elif reply is None or key in sent:
-                results.append(Outcome(result="skipped_duplicate"))
-            else:
-                sent.add(key)
-                results.append(Outcome(audit=[AuditEntry(
-                    flow=NOTICE_FLOW, direction="out", peer="onestop", outcome="sent",
-                    dossier_code=msg.envelope.subject, correlation_id=msg.envelope.correlation_id,
-                    event_type=msg.envelope.type, digest=digest(body), detail={"idempotency_key": key},
-                )]))  # fmt: skip
-        return results
+        """Plan each event's notice; the effects kit skips what was delivered and makes the rest once."""
+        return await self.effects.run(batch, [self._plan(msg) for msg in batch])
 
 
 class ReceiptHandler:
@@ -286,7 +255,7 @@ class ReceiptHandler:
                 return Outcome(result="receipt_pending")  # reconciliation asks again
             await self.ledger.store.set_receipt(event.reference, receipt)
         except SQLAlchemyError as exc:
-            return _store_down(exc)
+            return store_unavailable(exc)
         except LienthongError as exc:
             return exc
         return Outcome(audit=[AuditEntry(
