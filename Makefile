@@ -46,6 +46,7 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python bench/bus_throughput.py --write BENCHMARKS.md
+	cd bench && ../$(BIN)/python inbound.py --events 3000 --rate 200 --seconds 15 --write ../BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
