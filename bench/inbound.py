@@ -302,7 +302,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop events per second")
     parser.add_argument("--seconds", type=float, default=15.0, help="open-loop duration")
     parser.add_argument("--clients", type=int, nargs="+", default=[20, 50, 200], help="closed-loop client counts")
-    parser.add_argument("--profile", type=Path, help="record the API process with py-spy into this SVG")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the API process with py-spy (pip install py-spy) into this file (raw collapsed stacks)",
+    )
     parser.add_argument("--write", type=Path, help="write the section into this markdown file")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
