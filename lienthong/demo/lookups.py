@@ -9,6 +9,7 @@ results (repeats included: acknowledged once), and sends the XML attack corpus t
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 from typing import Any
 
@@ -104,11 +105,16 @@ class LookupsDemo:
 
         ministry = SandboxMinistry(f"{api}/soap/ministry?wsdl", *MINISTRY)
         received = duplicates = 0
+        # A ministry repeating a message repeats it exactly, processing time included (a changed body under
+        # the same MaThongDiep is refused as a different message).
+        processed_at = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).replace(microsecond=0)
         for n in range(self.results):
-            reply = ministry.send_result(message_id=f"BTP-DEMO-{n:04d}", dossier_code=DOSSIER.format(n + 1))
+            reply = ministry.send_result(message_id=f"BTP-DEMO-{n:04d}", dossier_code=DOSSIER.format(n + 1),
+                                         processed_at=processed_at)  # fmt: skip
             received += reply.MaLoi == 0
         for n in range(3):
-            reply = ministry.send_result(message_id=f"BTP-DEMO-{n:04d}", dossier_code=DOSSIER.format(n + 1))
+            reply = ministry.send_result(message_id=f"BTP-DEMO-{n:04d}", dossier_code=DOSSIER.format(n + 1),
+                                         processed_at=processed_at)  # fmt: skip
             duplicates += reply.MaLoi == 1
         return received, duplicates
 
