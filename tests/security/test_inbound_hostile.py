@@ -253,3 +253,19 @@ async def test_push_non_finite_numbers_are_refused(hub, settings, number) -> Non
         answer = await client.post(hub + PUSH, content=raw, headers=AUTH)
     assert answer.json()["error_code"] == -1
     assert await records_for(settings, "dossier.inbound", code, expect=0) == []
+
+
+async def test_desk_lookup_is_on_the_kit_too(hub) -> None:
+    body = {
+        "purpose": {"procedure_code": "1.001193", "dossier_code": "000.00.12.H52-250703-0042",
+                    "officer_id": "canbo.tn01", "legal_basis": "Nghị định 63/2024/NĐ-CP"},
+        "query": {"SoDinhDanh": ID_NUMBER, "Nam": 1999},
+    }  # fmt: skip
+    raw = orjson.dumps(body).replace(b'"Nam":1999', b'"Nam":' + str(10**30).encode())
+    async with httpx.AsyncClient(timeout=30) as client:
+        huge = await client.post(hub + "/lookups/population", content=raw, headers={"Content-Type": "application/json"})
+        typed = await client.post(hub + "/lookups/population", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert huge.status_code == 422
+    assert huge.json()["status"] == "refused"
+    assert ID_NUMBER not in huge.text and str(10**30) not in huge.text
+    assert typed.status_code == 415

@@ -16,20 +16,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from lienthong.bus.publisher import BusPublisher
-from lienthong.connectors.http import bearer_ok
+from lienthong.connectors.inbound import InboundRefusal, InboundRoute, bearer_auth
 from lienthong.connectors.nationaldb.client import NationalDbClient
 from lienthong.connectors.nationaldb.policy import FieldPolicy, LookupRefused, OfficerRateLimit, hash_key
 from lienthong.connectors.nationaldb.service import LookupService
 from lienthong.connectors.nationaldb.settings import LookupSettings
 from lienthong.errors import TransientError
 from lienthong.logging import get_logger
-from lienthong.schemas.lookup import LookupRequest, LookupResult, LookupStatus, Register
+from lienthong.schemas.lookup import LookupPurpose, LookupRequest, LookupResult, LookupStatus, Register
 
 log = get_logger("lienthong.lookups")
 
@@ -46,19 +45,26 @@ EXAMPLE: dict[str, Any] = {
 }
 
 
-def _refusal(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"status": LookupStatus.REFUSED.value, "reason": reason}, status_code=status)
+def _refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"status": LookupStatus.REFUSED.value, "reason": reason}, status_code=status, headers=headers)
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise LookupRefused(f"body larger than {limit} bytes", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _render(refusal: InboundRefusal) -> JSONResponse:
+    issues = "; ".join(f"{e.loc}: {e.msg}" for e in refusal.errors[:10])
+    return _refusal(refusal.status, f"{refusal.detail}: {issues}" if issues else refusal.detail, refusal.headers)
+
+
+class DeskLookupIn(BaseModel):
+    """The desk's look-up: the register is in the path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    """The caller's id of this request (`MaYeuCau`); generated when absent."""
+    purpose: LookupPurpose | None = None
+    """Why: procedure, dossier, officer, legal basis. Required: a look-up without it is refused (400)."""
+    query: dict[str, Any]
+    """The register's query (`PopulationQuery`, `BusinessQuery` or `CivilStatusQuery` fields)."""
 
 
 def router(publisher: BusPublisher, settings: LookupSettings | None = None) -> APIRouter:
@@ -82,44 +88,42 @@ def router(publisher: BusPublisher, settings: LookupSettings | None = None) -> A
         finally:
             await client.close()
 
-    api = APIRouter(prefix=PREFIX, tags=["lookups"], lifespan=lifespan)
+    auth = bearer_auth(
+        lambda: s.desk_token,
+        scheme_name="LookupsDeskToken",
+        description="`LIENTHONG_LOOKUPS_DESK_TOKEN`, sent as `Authorization: Bearer <token>`.",
+    )
+    api = APIRouter(
+        prefix=PREFIX, tags=["lookups"], lifespan=lifespan, route_class=InboundRoute.for_renderer(_render, auth=auth)
+    )
     api.state_client = client  # type: ignore[attr-defined]
 
     @api.post(
         "/{register}",
         summary="Look a citizen, an enterprise or civil-status records up, stating the purpose",
         response_model=LookupResult,
+        dependencies=[Depends(auth.dependency)],
         responses={
-            400: {"description": "No purpose stated."},
+            400: {"description": "No purpose stated, or the body is not JSON."},
+            401: {"description": "Missing or wrong bearer token."},
+            413: {"description": "The body is larger than accepted."},
+            415: {"description": "The Content-Type is not JSON."},
             403: {"description": "The procedure may not use this register."},
             422: {"description": "Bad query or purpose (fields named, values never echoed)."},
             429: {"description": "The officer is over the per-minute limit."},
             502: {"description": "The register refused the call."},
             503: {"description": "The register is unreachable; try again."},
         },
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"example": EXAMPLE}}}},
+        openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE}}}},
     )
-    async def lookup(register: Register, request: Request) -> JSONResponse:  # noqa: PLR0911 - one answer per refusal
-        """A purpose-logged look-up (see the module docstring); the answer holds only the procedure's fields."""
-        token = s.desk_token.get_secret_value()
-        if token and not bearer_ok(request, token):
-            return _refusal(401, "missing or wrong bearer token")
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            return _refusal(415, "send the look-up as application/json")
-        try:
-            raw = await _body(request, publisher.settings.max_body_bytes)
-            body = orjson.loads(raw)
-            if not isinstance(body, dict):
-                raise LookupRefused("the body must be a JSON object", 400)
-            body.setdefault("request_id", uuid.uuid4().hex)
-            req = LookupRequest.model_validate({**body, "database": register.value})
-        except orjson.JSONDecodeError:
-            return _refusal(400, "the body is not JSON")
-        except LookupRefused as exc:
-            return _refusal(exc.http_status, exc.reason)
-        except ValidationError as exc:
-            where = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
-            return _refusal(422, f"invalid fields: {', '.join(where)}")
+    async def lookup(register: Register, body: DeskLookupIn) -> JSONResponse:
+        """A purpose-logged look-up (see the module docstring); the answer holds only the procedure's fields.
+
+        The request goes through the inbound kit: token before the body, JSON only, size cap on the bytes read,
+        64-bit integers, NFC text, field paths without values in refusals."""
+        req = LookupRequest(
+            request_id=body.request_id or uuid.uuid4().hex, database=register, purpose=body.purpose, query=body.query
+        )
         try:
             result = await service().lookup(req)
         except LookupRefused as exc:
