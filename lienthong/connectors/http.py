@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
-
 import httpx
-from starlette.requests import Request
 
 from lienthong.errors import PermanentError, TransientError
 
@@ -26,9 +23,3 @@ def raise_for_peer(response: httpx.Response, *, peer: str, operation: str) -> No
 def transport_error(exc: httpx.TransportError, *, peer: str, operation: str) -> TransientError:
     """A connection/timeout failure as a TransientError naming the peer."""
     return TransientError(f"{peer} {operation}: {type(exc).__name__}", peer=peer, code="transport")
-
-
-def bearer_ok(request: Request, token: str) -> bool:
-    """True when the request carries `Authorization: Bearer <token>` (compared in constant time)."""
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
