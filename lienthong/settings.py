@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = Field(
         10.0, gt=0, description="A client whose request headers take longer than this is disconnected (slowloris)."
     )
+    http_body_timeout_s: float = Field(
+        10.0, gt=0, description="A client whose request body takes longer than this after its headers gets 408."
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted HTTP/XML request body; larger gets 413."
     )

@@ -60,13 +60,15 @@ async def wait_for(
 class ServedApp:
     """An ASGI app under uvicorn on 127.0.0.1, as an async context manager (`url` once started)."""
 
-    def __init__(self, app: Any, port: int | None = None, *, header_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, app: Any, port: int | None = None, *, header_timeout_s: float = 10.0, body_timeout_s: float = 10.0
+    ) -> None:
         from lienthong.http_server import uvicorn_options
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                **uvicorn_options(header_timeout_s))  # fmt: skip
+                                **uvicorn_options(header_timeout_s, body_timeout_s))  # fmt: skip
         self.server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
 

@@ -89,7 +89,7 @@ def api(
     from lienthong.http_server import uvicorn_options
 
     uvicorn.run("lienthong.app:asgi_app", factory=True, host=bind, port=port or s.http_port, log_config=None,
-                **uvicorn_options(s.http_header_timeout_s))  # fmt: skip
+                **uvicorn_options(s.http_header_timeout_s, s.http_body_timeout_s))  # fmt: skip
 
 
 @app.command("demo")

@@ -7,8 +7,8 @@ route the same way:
 1. authentication, as a FastAPI security dependency (`bearer_auth`): `Authorization: Bearer <token>`
    compared in constant time, 401 with `WWW-Authenticate: Bearer`, the scheme declared in OpenAPI;
 2. the body: a Content-Type that is not JSON is 415; the bytes actually read are capped (chunked bodies
-   included) and over the cap is 413 before any parsing; a client that drips the body past
-   `body_timeout_s` is cut with 408;
+   included) and over the cap is 413 before any parsing (a client that drips the body is cut with 408 by
+   the server's body deadline, `lienthong.http_server`);
 3. JSON sanity before the model sees it: integers outside signed 64-bit are 422 (never a float, never
    a 500 later), text is normalised to NFC;
 4. validation errors are 422 naming the caller's own field path in wire names (`dossier.MaHoSo`,
@@ -42,8 +42,6 @@ from starlette.exceptions import HTTPException
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-BODY_TIMEOUT_S = 10.0
-"""Default longest time a client may take to send its body."""
 _LOC_PART_MAX = 64
 
 
@@ -158,11 +156,11 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def read_json_body(request: Request, *, body_timeout_s: float = BODY_TIMEOUT_S) -> Any:
-    """The request's JSON, read under the app's body cap and a read deadline, sanity-checked and NFC-normalised.
+async def read_json_body(request: Request) -> Any:
+    """The request's JSON, read under the app's body cap, sanity-checked and NFC-normalised.
 
     Raises `InboundRefusal`: 415 (not JSON), 413 (over the cap: the app's `BodySizeLimit` counts the bytes
-    actually received, chunked bodies included), 408 (too slow), 400 (not parseable, NaN/Infinity), 422 (an
+    actually received, chunked bodies included), 400 (not parseable, NaN/Infinity), 422 (an
     integer outside signed 64-bit, a number too large for a float). The parsed value is also left on the
     request, so FastAPI's own body handling
     does not parse it again.
@@ -171,10 +169,8 @@ async def read_json_body(request: Request, *, body_timeout_s: float = BODY_TIMEO
     if not _is_json(content_type):
         raise InboundRefusal(415, "the body must be JSON: send Content-Type: application/json")
     try:
-        async with asyncio.timeout(body_timeout_s):
-            raw = await request.body()
-    except TimeoutError as exc:
-        raise InboundRefusal(408, f"the body did not arrive within {body_timeout_s:g} s") from exc
+        # A client dripping its body is cut by the server's body deadline (`lienthong.http_server`, 408).
+        raw = await request.body()
     except HTTPException as exc:
         if exc.status_code == 413:
             raise InboundRefusal(413, "the body is larger than this endpoint accepts") from exc
@@ -224,15 +220,12 @@ class InboundRoute(APIRoute):
 
     render: Refusal
     auth: BearerAuth | None = None
-    body_timeout_s: float = BODY_TIMEOUT_S
 
     @classmethod
-    def for_renderer(
-        cls, render: Refusal, *, auth: BearerAuth | None = None, body_timeout_s: float = BODY_TIMEOUT_S
-    ) -> type[InboundRoute]:
+    def for_renderer(cls, render: Refusal, *, auth: BearerAuth | None = None) -> type[InboundRoute]:
         """A route class rendering refusals with `render` (pass it as `APIRouter(route_class=...)`); with
         `auth`, every route of the router checks it before anything of the body is read."""
-        attrs = {"render": staticmethod(render), "auth": auth, "body_timeout_s": body_timeout_s}
+        attrs = {"render": staticmethod(render), "auth": auth}
         return type("InboundRouteFor", (cls,), attrs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -240,14 +233,13 @@ class InboundRoute(APIRoute):
         handler = super().get_route_handler()
         render = type(self).render
         auth = type(self).auth
-        timeout = type(self).body_timeout_s
 
         async def kit_handler(request: Request) -> Response:
             try:
                 if auth is not None:
                     auth.check(request)
                 if request.method in ("POST", "PUT", "PATCH"):
-                    await read_json_body(request, body_timeout_s=timeout)
+                    await read_json_body(request)
                 return await handler(request)
             except InboundRefusal as refusal:
                 return render(refusal)
@@ -313,7 +305,6 @@ class DuplicateGuard(Generic[T]):
 
 
 __all__ = [
-    "BODY_TIMEOUT_S",
     "INT64_MAX",
     "INT64_MIN",
     "BearerAuth",

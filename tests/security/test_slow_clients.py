@@ -1,4 +1,4 @@
-"""Clients that drip bytes are cut: headers by the server's deadline, bodies by the inbound kit (408)."""
+"""Clients that drip bytes are cut by the server's deadlines: headers (connection closed), body (408)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ class Ping(BaseModel):
     n: int
 
 
-def app(body_timeout_s: float) -> FastAPI:
+def app() -> FastAPI:
     def render(refusal: InboundRefusal) -> JSONResponse:
         return JSONResponse({"detail": refusal.detail}, status_code=refusal.status)
 
-    router = APIRouter(route_class=InboundRoute.for_renderer(render, body_timeout_s=body_timeout_s))
+    router = APIRouter(route_class=InboundRoute.for_renderer(render))
 
     @router.post("/ping")
     async def ping(body: Ping) -> dict[str, int]:
@@ -32,7 +32,7 @@ def app(body_timeout_s: float) -> FastAPI:
 
 
 async def test_a_client_dripping_its_headers_is_disconnected() -> None:
-    async with ServedApp(app(5.0), header_timeout_s=0.5) as served:
+    async with ServedApp(app(), header_timeout_s=0.5) as served:
         reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
         writer.write(b"POST /ping HTTP/1.1\r\nHost: x\r\n")  # and never the rest
         await writer.drain()
@@ -42,17 +42,19 @@ async def test_a_client_dripping_its_headers_is_disconnected() -> None:
 
 
 async def test_a_client_dripping_its_body_gets_408() -> None:
-    async with ServedApp(app(0.5), header_timeout_s=5.0) as served:
+    async with ServedApp(app(), header_timeout_s=5.0, body_timeout_s=0.5) as served:
         reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
         writer.write(b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{")
         await writer.drain()  # 1 of 9 body bytes, then nothing
         status_line = await asyncio.wait_for(reader.readline(), timeout=5)
         assert status_line.split(b" ")[1] == b"408"
+        rest = await asyncio.wait_for(reader.read(), timeout=5)  # then the server closes the connection
+        assert rest.endswith(b'{"detail": "the body did not arrive in time"}\n')
         writer.close()
 
 
 async def test_a_prompt_client_is_served() -> None:
-    async with ServedApp(app(0.5), header_timeout_s=0.5) as served:
+    async with ServedApp(app(), header_timeout_s=0.5, body_timeout_s=0.5) as served:
         reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
         body = b'{"n": 7}'
         writer.write(b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
