@@ -73,6 +73,12 @@ class InboundRefusal(Exception):  # noqa: N818 - an answer, not a failure of our
         self.errors = errors or []
         self.headers = headers or {}
 
+    def message(self, most: int = 10) -> str:
+        """The summary and the first `most` issues as one line (`detail: loc: msg; ...`), for answers that
+        carry a single message field."""
+        issues = "; ".join(f"{e.loc}: {e.msg}" for e in self.errors[:most])
+        return f"{self.detail}: {issues}" if issues else self.detail
+
 
 Refusal = Callable[[InboundRefusal], Response]
 """Renders a refusal in the route's own answer format."""

@@ -127,9 +127,7 @@ def _render(refusal: InboundRefusal) -> JSONResponse:
     # The portal's convention: a push that breaks a rule is HTTP 200 with error_code -1; transport-level
     # refusals (auth, size, type, availability) keep their HTTP status, with error_code -1 too.
     status = 200 if refusal.status == 422 else refusal.status
-    issues = "; ".join(f"{e.loc}: {e.msg}" for e in refusal.errors[:10])
-    message = f"{refusal.detail}: {issues}" if issues else refusal.detail
-    body = PushReply(error_code=-1, message=message).model_dump(exclude_none=True)
+    body = PushReply(error_code=-1, message=refusal.message()).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers=refusal.headers)
 
 

@@ -50,8 +50,7 @@ def _refusal(status: int, reason: str, headers: dict[str, str] | None = None) ->
 
 
 def _render(refusal: InboundRefusal) -> JSONResponse:
-    issues = "; ".join(f"{e.loc}: {e.msg}" for e in refusal.errors[:10])
-    return _refusal(refusal.status, f"{refusal.detail}: {issues}" if issues else refusal.detail, refusal.headers)
+    return _refusal(refusal.status, refusal.message(), refusal.headers)
 
 
 class DeskLookupIn(BaseModel):
